@@ -1,0 +1,52 @@
+//! Who is making a request: access tokens, and the session they open.
+//!
+//! A request is anonymous when it carries no token. A token that is malformed, forged, expired
+//! or revoked is refused, never treated as anonymous. Revocations live in PostgreSQL, so a token
+//! revoked through one server instance is refused by all of them at once.
+
+pub mod tokens;
+
+use chrono::DateTime;
+
+use crate::db::models::UserRow;
+use crate::db::{Database, revoked_tokens, users};
+use crate::error::AppError;
+use tokens::{AccessClaims, TokenService};
+
+/// A signed-in user and the token they signed in with.
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// The user, as loaded when the request began.
+    pub user: UserRow,
+    /// The verified claims of the request's access token.
+    pub claims: AccessClaims,
+}
+
+/// Opens the session a bearer token stands for: verifies it, then loads its user in the same
+/// round trip that checks the token has not been revoked.
+pub async fn authenticate(
+    database: &Database,
+    tokens: &TokenService,
+    bearer_token: &str,
+) -> Result<Session, AppError> {
+    let claims = tokens.verify_access_token(bearer_token)?;
+    let mut connection = database.connection().await?;
+    let user = users::find_unless_revoked(&mut connection, &claims.sub, &claims.jti)
+        .await?
+        .ok_or_else(|| {
+            AppError::Unauthenticated(
+                "the access token has been revoked or its user no longer exists".into(),
+            )
+        })?;
+    Ok(Session { user, claims })
+}
+
+/// Revokes the session's access token on every server instance.
+pub async fn logout(database: &Database, session: &Session) -> Result<(), AppError> {
+    let expires_at = DateTime::from_timestamp(session.claims.exp, 0).ok_or_else(|| {
+        AppError::internal(anyhow::anyhow!("token expiry {} out of range", session.claims.exp))
+    })?;
+    let mut connection = database.connection().await?;
+    revoked_tokens::revoke(&mut connection, &session.claims.jti, expires_at).await?;
+    Ok(())
+}

@@ -1,0 +1,366 @@
+//! Typed settings, read once from the environment at start-up.
+//!
+//! Every variable has a default that works on a developer machine with a local PostgreSQL, except
+//! `JWT_SECRET` in production. A value that cannot be used stops start-up with a [`ConfigError`]
+//! naming the variable and what is wrong with it.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+
+/// The default `DATABASE_URL`: the local PostgreSQL server, database `festapi`.
+pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/festapi";
+/// The default `FESTAPI_ADDR`.
+pub const DEFAULT_ADDR: &str = "127.0.0.1:8000";
+/// The shortest `JWT_SECRET` accepted: 256 bits, the output size of HS256.
+pub const MIN_JWT_SECRET_BYTES: usize = 32;
+
+/// Signs tokens outside production when no `JWT_SECRET` is set. Public, hence never secure.
+const DEVELOPMENT_JWT_SECRET: &str = "festapi-development-secret-not-for-production-use";
+
+/// A start-up setting that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{variable}: {problem}")]
+pub struct ConfigError {
+    /// The environment variable at fault.
+    pub variable: &'static str,
+    /// What is wrong with its value, in words an operator can act on.
+    pub problem: String,
+}
+
+impl ConfigError {
+    fn new(variable: &'static str, problem: impl Into<String>) -> Self {
+        Self {
+            variable,
+            problem: problem.into(),
+        }
+    }
+}
+
+/// Which kind of deployment this is (`APP_ENV`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppEnv {
+    /// A developer machine: GraphiQL, introspection and a built-in signing secret.
+    Development,
+    /// A real deployment: a `JWT_SECRET` is required, GraphiQL and introspection are off.
+    Production,
+    /// The test suite.
+    Test,
+}
+
+impl AppEnv {
+    /// Whether this is a production deployment.
+    pub fn is_production(self) -> bool {
+        self == Self::Production
+    }
+}
+
+impl FromStr for AppEnv {
+    type Err = String;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        match value {
+            "development" => Ok(Self::Development),
+            "production" => Ok(Self::Production),
+            "test" => Ok(Self::Test),
+            other => Err(format!(
+                "expected one of development, production, test; got {other:?}"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for AppEnv {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(match self {
+            Self::Development => "development",
+            Self::Production => "production",
+            Self::Test => "test",
+        })
+    }
+}
+
+/// Everything the server needs to know about its surroundings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `APP_ENV`.
+    pub env: AppEnv,
+    /// `FESTAPI_ADDR`: where the HTTP server listens.
+    pub addr: SocketAddr,
+    /// The PostgreSQL connection settings.
+    pub database: DatabaseConfig,
+    /// The access-token settings.
+    pub jwt: JwtConfig,
+}
+
+/// How to reach PostgreSQL and how to share connections to it.
+#[derive(Debug, Clone)]
+pub struct DatabaseConfig {
+    /// `DATABASE_URL`, already checked to parse as a PostgreSQL connection string.
+    pub url: SecretString,
+    /// `DATABASE_POOL_SIZE`: the most connections one server instance opens.
+    pub pool_size: usize,
+    /// `DATABASE_POOL_TIMEOUT_MS`: how long a request waits for a free connection.
+    pub pool_timeout: Duration,
+    /// `DATABASE_STATEMENT_TIMEOUT_MS`: the longest one SQL statement may run.
+    pub statement_timeout: Duration,
+}
+
+/// How access tokens are signed and checked.
+#[derive(Debug, Clone)]
+pub struct JwtConfig {
+    /// `JWT_SECRET`: the HS256 signing key.
+    pub secret: SecretString,
+    /// Whether `secret` is the public development secret.
+    pub uses_development_secret: bool,
+    /// `JWT_ISSUER`: the `iss` claim written and required.
+    pub issuer: String,
+    /// `JWT_AUDIENCE`: the `aud` claim written and required.
+    pub audience: String,
+    /// `JWT_ACCESS_TTL_SECONDS`: how long an access token stays valid.
+    pub access_ttl: Duration,
+}
+
+impl Config {
+    /// Reads the configuration from the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the configuration through `lookup`, which returns a variable's value when it is set.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let read = |name: &str| lookup(name).filter(|value| !value.trim().is_empty());
+
+        let env = parse_or("APP_ENV", read("APP_ENV"), AppEnv::Development)?;
+        let addr = parse_or(
+            "FESTAPI_ADDR",
+            read("FESTAPI_ADDR"),
+            SocketAddr::from(([127, 0, 0, 1], 8000)),
+        )?;
+
+        let url = read("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
+        check_database_url(&url)?;
+        let database = DatabaseConfig {
+            url: SecretString::from(url),
+            pool_size: parse_in_range(
+                "DATABASE_POOL_SIZE",
+                read("DATABASE_POOL_SIZE"),
+                default_pool_size(),
+                1..=1000,
+            )?,
+            pool_timeout: milliseconds(
+                "DATABASE_POOL_TIMEOUT_MS",
+                read("DATABASE_POOL_TIMEOUT_MS"),
+                3_000,
+            )?,
+            statement_timeout: milliseconds(
+                "DATABASE_STATEMENT_TIMEOUT_MS",
+                read("DATABASE_STATEMENT_TIMEOUT_MS"),
+                5_000,
+            )?,
+        };
+
+        let jwt = JwtConfig {
+            secret: jwt_secret(env, read("JWT_SECRET"))?,
+            uses_development_secret: read("JWT_SECRET").is_none(),
+            issuer: read("JWT_ISSUER").unwrap_or_else(|| "festapi".to_owned()),
+            audience: read("JWT_AUDIENCE").unwrap_or_else(|| "festapi".to_owned()),
+            access_ttl: Duration::from_secs(parse_in_range(
+                "JWT_ACCESS_TTL_SECONDS",
+                read("JWT_ACCESS_TTL_SECONDS"),
+                15 * 60,
+                60..=24 * 60 * 60,
+            )?),
+        };
+
+        Ok(Self {
+            env,
+            addr,
+            database,
+            jwt,
+        })
+    }
+}
+
+/// Two connections per logical core, the deadpool default, and never fewer than four.
+fn default_pool_size() -> usize {
+    std::thread::available_parallelism()
+        .map_or(4, |cores| cores.get() * 2)
+        .max(4)
+}
+
+fn parse_or<T>(variable: &'static str, value: Option<String>, default: T) -> Result<T, ConfigError>
+where
+    T: FromStr,
+    T::Err: fmt::Display,
+{
+    match value {
+        None => Ok(default),
+        Some(value) => value
+            .trim()
+            .parse()
+            .map_err(|error| ConfigError::new(variable, format!("{error} (got {value:?})"))),
+    }
+}
+
+fn parse_in_range<T>(
+    variable: &'static str,
+    value: Option<String>,
+    default: T,
+    range: std::ops::RangeInclusive<T>,
+) -> Result<T, ConfigError>
+where
+    T: FromStr + PartialOrd + fmt::Display + Copy,
+{
+    let Some(value) = value else {
+        return Ok(default);
+    };
+    let problem = || {
+        format!(
+            "expected a whole number from {} to {}, got {value:?}",
+            range.start(),
+            range.end()
+        )
+    };
+    let number: T = value
+        .trim()
+        .parse()
+        .map_err(|_| ConfigError::new(variable, problem()))?;
+    if range.contains(&number) {
+        Ok(number)
+    } else {
+        Err(ConfigError::new(variable, problem()))
+    }
+}
+
+fn milliseconds(
+    variable: &'static str,
+    value: Option<String>,
+    default: u64,
+) -> Result<Duration, ConfigError> {
+    parse_in_range(variable, value, default, 1..=600_000).map(Duration::from_millis)
+}
+
+fn check_database_url(url: &str) -> Result<(), ConfigError> {
+    let problem = |detail: &str| {
+        ConfigError::new(
+            "DATABASE_URL",
+            format!("{detail}; expected a URL such as {DEFAULT_DATABASE_URL}"),
+        )
+    };
+    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        return Err(problem("not a postgres:// URL"));
+    }
+    let parsed =
+        tokio_postgres::Config::from_str(url).map_err(|error| problem(&error.to_string()))?;
+    if parsed.get_dbname().is_none_or(str::is_empty) {
+        return Err(problem("names no database"));
+    }
+    Ok(())
+}
+
+fn jwt_secret(env: AppEnv, value: Option<String>) -> Result<SecretString, ConfigError> {
+    const HOW_TO_MAKE_ONE: &str = "generate one with `openssl rand -base64 48`";
+    match value {
+        Some(secret) if secret.len() < MIN_JWT_SECRET_BYTES => Err(ConfigError::new(
+            "JWT_SECRET",
+            format!(
+                "must be at least {MIN_JWT_SECRET_BYTES} bytes, got {}; {HOW_TO_MAKE_ONE}",
+                secret.len()
+            ),
+        )),
+        Some(secret) => Ok(SecretString::from(secret)),
+        None if env.is_production() => Err(ConfigError::new(
+            "JWT_SECRET",
+            format!("is required when APP_ENV=production; {HOW_TO_MAKE_ONE}"),
+        )),
+        None => Ok(SecretString::from(DEVELOPMENT_JWT_SECRET)),
+    }
+}
+
+impl DatabaseConfig {
+    /// The connection string, for the code that connects.
+    pub fn url(&self) -> &str {
+        self.url.expose_secret()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn config_from(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let vars: HashMap<String, String> = pairs
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+            .collect();
+        Config::from_lookup(|name| vars.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_work_without_any_variable() {
+        let config = config_from(&[]).unwrap();
+        assert_eq!(config.env, AppEnv::Development);
+        assert_eq!(config.addr.to_string(), DEFAULT_ADDR);
+        assert_eq!(config.database.url(), DEFAULT_DATABASE_URL);
+        assert!(config.database.pool_size >= 4);
+        assert_eq!(config.database.pool_timeout, Duration::from_secs(3));
+        assert!(config.jwt.uses_development_secret);
+        assert_eq!(config.jwt.access_ttl, Duration::from_secs(900));
+    }
+
+    #[test]
+    fn production_requires_a_jwt_secret() {
+        let error = config_from(&[("APP_ENV", "production")]).unwrap_err();
+        assert_eq!(error.variable, "JWT_SECRET");
+        assert!(error.to_string().contains("openssl rand"), "{error}");
+    }
+
+    #[test]
+    fn short_jwt_secret_is_refused_in_every_environment() {
+        for env in ["development", "production", "test"] {
+            let error =
+                config_from(&[("APP_ENV", env), ("JWT_SECRET", &"x".repeat(31))]).unwrap_err();
+            assert_eq!(error.variable, "JWT_SECRET");
+            assert!(error.problem.contains("at least 32 bytes, got 31"), "{error}");
+        }
+        let config = config_from(&[("APP_ENV", "production"), ("JWT_SECRET", &"x".repeat(32))])
+            .unwrap();
+        assert!(!config.jwt.uses_development_secret);
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        let cases = [
+            ("DATABASE_POOL_SIZE", "ten"),
+            ("DATABASE_POOL_SIZE", "0"),
+            ("DATABASE_POOL_TIMEOUT_MS", "-5"),
+            ("DATABASE_STATEMENT_TIMEOUT_MS", "soon"),
+            ("DATABASE_URL", "mysql://localhost/festapi"),
+            ("DATABASE_URL", "postgres://postgres@127.0.0.1:notaport/festapi"),
+            ("DATABASE_URL", "postgres://postgres@127.0.0.1:5432"),
+            ("FESTAPI_ADDR", "localhost"),
+            ("APP_ENV", "staging"),
+            ("JWT_ACCESS_TTL_SECONDS", "5"),
+        ];
+        for (variable, value) in cases {
+            let error = config_from(&[(variable, value)]).unwrap_err();
+            assert_eq!(error.variable, variable, "{variable}={value}: {error}");
+            assert!(
+                error.to_string().starts_with(&format!("{variable}: ")),
+                "{error}"
+            );
+        }
+    }
+
+    #[test]
+    fn blank_values_fall_back_to_defaults() {
+        let config = config_from(&[("DATABASE_URL", " "), ("DATABASE_POOL_SIZE", "")]).unwrap();
+        assert_eq!(config.database.url(), DEFAULT_DATABASE_URL);
+    }
+}

@@ -1,0 +1,125 @@
+//! The schema migrations in `migrations/`, embedded in the binary.
+//!
+//! Diesel's migration harness is not safe to run from several processes at once, and replicas
+//! booting together against one empty database would each try. Every operation here therefore
+//! runs on a dedicated connection holding a PostgreSQL advisory lock, and looks at what is
+//! pending only once it holds the lock.
+
+use std::str::FromStr as _;
+
+use anyhow::Context as _;
+use diesel::migration::{Migration as _, MigrationSource};
+use diesel::sql_types::BigInt;
+use diesel_async::AsyncPgConnection;
+use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+/// Every migration of this build, in order.
+pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+
+/// The advisory-lock key that serializes migrations ("festapi" in ASCII).
+const MIGRATION_LOCK_KEY: i64 = 0x0066_6573_7461_7069;
+
+/// A migration and whether the database has it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrationState {
+    /// The migration's version and name, e.g. `2026-11-25-000001_create_users`.
+    pub name: String,
+    /// Whether it has been applied.
+    pub applied: bool,
+}
+
+/// Applies every pending migration; returns the names of those applied (none when up to date).
+pub async fn run_pending(database_url: &str) -> anyhow::Result<Vec<String>> {
+    with_migration_lock(database_url, |connection| {
+        let applied = connection
+            .run_pending_migrations(MIGRATIONS)
+            .map_err(anyhow::Error::from_boxed)
+            .context("applying migrations")?;
+        Ok(applied.iter().map(ToString::to_string).collect())
+    })
+    .await
+}
+
+/// Reverts the most recently applied migration; returns its name, or `None` when none is applied.
+pub async fn revert_last(database_url: &str) -> anyhow::Result<Option<String>> {
+    with_migration_lock(database_url, |connection| {
+        let applied = connection
+            .applied_migrations()
+            .map_err(anyhow::Error::from_boxed)
+            .context("reading applied migrations")?;
+        if applied.is_empty() {
+            return Ok(None);
+        }
+        let reverted = connection
+            .revert_last_migration(MIGRATIONS)
+            .map_err(anyhow::Error::from_boxed)
+            .context("reverting the last migration")?;
+        Ok(Some(reverted.to_string()))
+    })
+    .await
+}
+
+/// Every embedded migration with whether it is applied, oldest first.
+pub async fn status(database_url: &str) -> anyhow::Result<Vec<MigrationState>> {
+    with_migration_lock(database_url, |connection| {
+        let applied = connection
+            .applied_migrations()
+            .map_err(anyhow::Error::from_boxed)
+            .context("reading applied migrations")?;
+        let migrations = MigrationSource::<diesel::pg::Pg>::migrations(&MIGRATIONS)
+            .map_err(anyhow::Error::from_boxed)
+            .context("reading embedded migrations")?;
+        Ok(migrations
+            .iter()
+            .map(|migration| {
+                let name = migration.name();
+                MigrationState {
+                    name: name.to_string(),
+                    applied: applied.contains(&name.version()),
+                }
+            })
+            .collect())
+    })
+    .await
+}
+
+type MigrationConnection = AsyncConnectionWrapper<AsyncPgConnection>;
+
+/// Runs `operation` on a dedicated connection while holding the migration advisory lock.
+///
+/// The harness is synchronous, so it runs on a blocking thread through diesel-async's wrapper.
+async fn with_migration_lock<T, F>(database_url: &str, operation: F) -> anyhow::Result<T>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut MigrationConnection) -> anyhow::Result<T> + Send + 'static,
+{
+    let config = tokio_postgres::Config::from_str(database_url).context("parsing DATABASE_URL")?;
+    let (client, driver) = config
+        .connect(tokio_postgres::NoTls)
+        .await
+        .context("connecting to the database to migrate it")?;
+    let connection = AsyncPgConnection::try_from_client_and_connection(client, driver)
+        .await
+        .context("setting up the migration connection")?;
+
+    tokio::task::spawn_blocking(move || {
+        use diesel::RunQueryDsl as _;
+
+        let mut connection = MigrationConnection::from(connection);
+        diesel::sql_query("SELECT pg_advisory_lock($1)")
+            .bind::<BigInt, _>(MIGRATION_LOCK_KEY)
+            .execute(&mut connection)
+            .context("taking the migration lock")?;
+        let outcome = operation(&mut connection);
+        // Closing the connection releases the lock too; unlocking first frees waiters sooner.
+        let unlocked = diesel::sql_query("SELECT pg_advisory_unlock($1)")
+            .bind::<BigInt, _>(MIGRATION_LOCK_KEY)
+            .execute(&mut connection);
+        let value = outcome?;
+        unlocked.context("releasing the migration lock")?;
+        Ok(value)
+    })
+    .await
+    .context("the migration task failed")?
+}

@@ -1,0 +1,102 @@
+//! Rows as Diesel maps them: what queries load, insert and change.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+
+use crate::db::schema::{posts, users};
+
+/// A user as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = users, check_for_backend(diesel::pg::Pg))]
+pub struct UserRow {
+    /// `{provider}_{provider_id}`, e.g. `google_123456789`.
+    pub id: String,
+    /// Unique regardless of case.
+    pub email: String,
+    /// The display name, 1 to 100 characters.
+    pub name: String,
+    /// An http or https URL of the user's picture.
+    pub picture: Option<String>,
+    /// Whether the identity provider vouched for `email`.
+    pub verified_email: bool,
+    /// The identity provider, e.g. `google`.
+    pub provider: String,
+    /// The user's id at that provider.
+    pub provider_id: String,
+    /// When the user first signed in.
+    pub created_at: DateTime<Utc>,
+    /// When the row last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A user about to be inserted.
+#[derive(Debug, Insertable)]
+#[diesel(table_name = users)]
+pub struct NewUser<'a> {
+    /// See [`UserRow::id`].
+    pub id: &'a str,
+    /// See [`UserRow::email`].
+    pub email: &'a str,
+    /// See [`UserRow::name`].
+    pub name: &'a str,
+    /// See [`UserRow::picture`].
+    pub picture: Option<&'a str>,
+    /// See [`UserRow::verified_email`].
+    pub verified_email: bool,
+    /// See [`UserRow::provider`].
+    pub provider: &'a str,
+    /// See [`UserRow::provider_id`].
+    pub provider_id: &'a str,
+}
+
+/// Changes to a user's profile; `None` leaves a column as it is.
+#[derive(Debug, Default, AsChangeset)]
+#[diesel(table_name = users)]
+pub struct UserChanges {
+    /// A new display name.
+    pub name: Option<String>,
+    /// A new picture: `Some(None)` removes it.
+    pub picture: Option<Option<String>>,
+}
+
+/// A post as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = posts, check_for_backend(diesel::pg::Pg))]
+pub struct PostRow {
+    /// An opaque id: `post_` and a time-ordered UUID for new posts.
+    pub id: String,
+    /// 1 to 200 characters, trimmed.
+    pub title: String,
+    /// 1 to 10,000 characters, trimmed.
+    pub content: String,
+    /// The author's [`UserRow::id`].
+    pub author_id: String,
+    /// When the post was created.
+    pub created_at: DateTime<Utc>,
+    /// When the row last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A post about to be inserted.
+#[derive(Debug, Insertable)]
+#[diesel(table_name = posts)]
+pub struct NewPost<'a> {
+    /// See [`PostRow::id`].
+    pub id: &'a str,
+    /// See [`PostRow::title`].
+    pub title: &'a str,
+    /// See [`PostRow::content`].
+    pub content: &'a str,
+    /// See [`PostRow::author_id`].
+    pub author_id: &'a str,
+}
+
+/// Changes to a post; `None` leaves a column as it is.
+#[derive(Debug, Default, AsChangeset)]
+#[diesel(table_name = posts)]
+pub struct PostChanges {
+    /// A new title.
+    pub title: Option<String>,
+    /// A new content.
+    pub content: Option<String>,
+}

@@ -1,0 +1,117 @@
+//! Queries on `users`.
+
+use diesel::dsl::{exists, not};
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+
+use crate::db::models::{NewUser, UserChanges, UserRow};
+use crate::db::schema::{token_blacklist, users};
+use crate::domain::pagination::{Page, PageRequest};
+
+diesel::define_sql_function! {
+    /// PostgreSQL's `lower(text)`, which the case-insensitive e-mail index is built on.
+    fn lower(text: diesel::sql_types::Text) -> diesel::sql_types::Text;
+}
+
+/// The user with this id.
+pub async fn find(connection: &mut AsyncPgConnection, id: &str) -> QueryResult<Option<UserRow>> {
+    users::table
+        .find(id)
+        .select(UserRow::as_select())
+        .first(connection)
+        .await
+        .optional()
+}
+
+/// The user with this e-mail address, ignoring case.
+pub async fn find_by_email(
+    connection: &mut AsyncPgConnection,
+    email: &str,
+) -> QueryResult<Option<UserRow>> {
+    users::table
+        .filter(lower(users::email).eq(lower(email)))
+        .select(UserRow::as_select())
+        .first(connection)
+        .await
+        .optional()
+}
+
+/// The users among `ids` that exist, in no particular order.
+pub async fn find_many(
+    connection: &mut AsyncPgConnection,
+    ids: &[String],
+) -> QueryResult<Vec<UserRow>> {
+    users::table
+        .filter(users::id.eq_any(ids))
+        .select(UserRow::as_select())
+        .load(connection)
+        .await
+}
+
+/// The user a token names, unless the token's id `jti` has been revoked: one round trip that
+/// both authenticates and loads the signed-in user.
+pub async fn find_unless_revoked(
+    connection: &mut AsyncPgConnection,
+    id: &str,
+    jti: &str,
+) -> QueryResult<Option<UserRow>> {
+    users::table
+        .find(id)
+        .filter(not(exists(
+            token_blacklist::table.filter(token_blacklist::jti.eq(jti)),
+        )))
+        .select(UserRow::as_select())
+        .first(connection)
+        .await
+        .optional()
+}
+
+/// One page of users, newest first.
+pub async fn page(
+    connection: &mut AsyncPgConnection,
+    request: &PageRequest,
+) -> QueryResult<Page<UserRow>> {
+    let mut query = users::table
+        .select(UserRow::as_select())
+        .order((users::created_at.desc(), users::id.desc()))
+        .limit(request.fetch_limit())
+        .into_boxed();
+    if let Some(after) = &request.after {
+        // `created_at <= c` bounds the index scan; the second test settles ties on `id`.
+        query = query.filter(
+            users::created_at.le(after.created_at).and(
+                users::created_at
+                    .lt(after.created_at)
+                    .or(users::id.lt(&after.id)),
+            ),
+        );
+    }
+    let rows = query.load(connection).await?;
+    Ok(request.page_from(rows))
+}
+
+/// Inserts `user` unless its id, e-mail or provider identity is taken; returns the rows inserted.
+pub async fn insert_if_absent(
+    connection: &mut AsyncPgConnection,
+    user: &NewUser<'_>,
+) -> QueryResult<usize> {
+    diesel::insert_into(users::table)
+        .values(user)
+        .on_conflict_do_nothing()
+        .execute(connection)
+        .await
+}
+
+/// Applies `changes` to the user `id` and returns the updated row, or `None` when absent.
+pub async fn update(
+    connection: &mut AsyncPgConnection,
+    id: &str,
+    changes: &UserChanges,
+) -> QueryResult<Option<UserRow>> {
+    diesel::update(users::table.find(id))
+        .set(changes)
+        .returning(UserRow::as_returning())
+        .get_result(connection)
+        .await
+        .optional()
+}

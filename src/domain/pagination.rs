@@ -1,0 +1,151 @@
+//! Keyset pagination over `(created_at, id)`, newest first.
+//!
+//! A cursor names the last row a client has seen; the next page is the rows strictly older than
+//! it. A page therefore costs the same at any depth, and rows inserted while a client pages
+//! through a list can neither repeat a row nor make one be skipped.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
+
+use crate::error::AppError;
+
+/// How many items a page holds when the client does not say.
+pub const DEFAULT_PAGE_SIZE: i32 = 20;
+/// The most items one page may hold.
+pub const MAX_PAGE_SIZE: i32 = 100;
+
+/// A position in a list: the sort key of the last row seen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor {
+    /// The row's creation time.
+    pub created_at: DateTime<Utc>,
+    /// The row's id, which breaks ties between rows created at the same instant.
+    pub id: String,
+}
+
+impl Cursor {
+    /// The cursor after a row with this sort key.
+    pub fn new(created_at: DateTime<Utc>, id: impl Into<String>) -> Self {
+        Self {
+            created_at,
+            id: id.into(),
+        }
+    }
+
+    /// The opaque text form handed to clients.
+    pub fn encode(&self) -> String {
+        let plain = format!("{}:{}", self.created_at.timestamp_micros(), self.id);
+        URL_SAFE_NO_PAD.encode(plain)
+    }
+
+    /// Reads a cursor a client sent back; `field` names the argument for the error.
+    pub fn decode(field: &'static str, encoded: &str) -> Result<Self, AppError> {
+        let invalid = || AppError::invalid_input(field, "not a cursor this server issued");
+        let plain = URL_SAFE_NO_PAD.decode(encoded).map_err(|_| invalid())?;
+        let plain = String::from_utf8(plain).map_err(|_| invalid())?;
+        let (micros, id) = plain.split_once(':').ok_or_else(invalid)?;
+        let created_at = micros
+            .parse()
+            .ok()
+            .and_then(DateTime::from_timestamp_micros)
+            .ok_or_else(invalid)?;
+        if id.is_empty() {
+            return Err(invalid());
+        }
+        Ok(Self::new(created_at, id))
+    }
+}
+
+/// A validated request for one page: its size and where it starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageRequest {
+    /// How many items the page holds, 0 to [`MAX_PAGE_SIZE`].
+    pub first: i64,
+    /// The cursor the page starts after, or `None` for the first page.
+    pub after: Option<Cursor>,
+}
+
+impl PageRequest {
+    /// Checks the `first` and `after` arguments of a connection field.
+    pub fn new(first: Option<i32>, after: Option<&str>) -> Result<Self, AppError> {
+        let first = first.unwrap_or(DEFAULT_PAGE_SIZE);
+        if !(0..=MAX_PAGE_SIZE).contains(&first) {
+            return Err(AppError::invalid_input(
+                "first",
+                format!("must be between 0 and {MAX_PAGE_SIZE}, got {first}"),
+            ));
+        }
+        let after = after.map(|cursor| Cursor::decode("after", cursor)).transpose()?;
+        Ok(Self {
+            first: i64::from(first),
+            after,
+        })
+    }
+
+    /// How many rows to load: one more than the page holds, to learn whether another page follows.
+    pub fn fetch_limit(&self) -> i64 {
+        self.first + 1
+    }
+
+    /// The page made of `rows`, loaded with [`fetch_limit`](Self::fetch_limit).
+    pub fn page_from<T>(&self, mut rows: Vec<T>) -> Page<T> {
+        let page_size = usize::try_from(self.first).unwrap_or(0);
+        let has_next_page = rows.len() > page_size;
+        rows.truncate(page_size);
+        Page {
+            items: rows,
+            has_next_page,
+        }
+    }
+}
+
+/// One page of a list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    /// The items, in list order.
+    pub items: Vec<T>,
+    /// Whether more items follow the last one.
+    pub has_next_page: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip() {
+        let created_at = DateTime::from_timestamp_micros(1_764_000_000_123_456).unwrap();
+        let cursor = Cursor::new(created_at, "post_abc:with:colons");
+        assert_eq!(Cursor::decode("after", &cursor.encode()).unwrap(), cursor);
+    }
+
+    #[test]
+    fn foreign_cursors_are_bad_input() {
+        for garbage in ["", "!!!", "bm9jb2xvbg", "MTIzOg", "eHl6OnBvc3Q"] {
+            let error = Cursor::decode("after", garbage).unwrap_err();
+            assert_eq!(error.code(), "BAD_USER_INPUT", "{garbage}");
+        }
+    }
+
+    #[test]
+    fn page_size_is_bounded() {
+        assert_eq!(PageRequest::new(None, None).unwrap().first, 20);
+        assert_eq!(PageRequest::new(Some(0), None).unwrap().first, 0);
+        assert_eq!(PageRequest::new(Some(100), None).unwrap().first, 100);
+        for first in [-1, 101, i32::MAX] {
+            let error = PageRequest::new(Some(first), None).unwrap_err();
+            assert!(matches!(error, AppError::InvalidInput { field: "first", .. }));
+        }
+    }
+
+    #[test]
+    fn extra_row_means_another_page() {
+        let request = PageRequest::new(Some(2), None).unwrap();
+        assert_eq!(request.fetch_limit(), 3);
+        let page = request.page_from(vec![1, 2, 3]);
+        assert_eq!(page.items, vec![1, 2]);
+        assert!(page.has_next_page);
+        assert!(!request.page_from(vec![1, 2]).has_next_page);
+    }
+}

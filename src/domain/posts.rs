@@ -1,0 +1,136 @@
+//! Posts: what a valid post is, and that only its author may change or delete it.
+
+use uuid::Uuid;
+
+use crate::db::models::{NewPost, PostChanges, PostRow};
+use crate::db::{Database, posts};
+use crate::domain::pagination::{Page, PageRequest};
+use crate::domain::validation::trimmed_text;
+use crate::error::AppError;
+
+/// The longest title, in characters.
+pub const MAX_TITLE_CHARS: usize = 200;
+/// The longest content, in characters.
+pub const MAX_CONTENT_CHARS: usize = 10_000;
+
+/// A title as stored: trimmed, 1 to [`MAX_TITLE_CHARS`] characters.
+pub fn valid_title(raw: &str) -> Result<String, AppError> {
+    trimmed_text("title", raw, MAX_TITLE_CHARS)
+}
+
+/// A content as stored: trimmed, 1 to [`MAX_CONTENT_CHARS`] characters.
+pub fn valid_content(raw: &str) -> Result<String, AppError> {
+    trimmed_text("content", raw, MAX_CONTENT_CHARS)
+}
+
+/// A fresh post id: `post_` and a time-ordered UUID (74 random bits per millisecond).
+pub fn new_post_id() -> String {
+    format!("post_{}", Uuid::now_v7().simple())
+}
+
+/// The post with this id, if any.
+pub async fn find(database: &Database, id: &str) -> Result<Option<PostRow>, AppError> {
+    let mut connection = database.connection().await?;
+    Ok(posts::find(&mut connection, id).await?)
+}
+
+/// One page of posts, newest first, optionally only those of `author_id`.
+pub async fn page(
+    database: &Database,
+    author_id: Option<&str>,
+    request: &PageRequest,
+) -> Result<Page<PostRow>, AppError> {
+    let mut connection = database.connection().await?;
+    Ok(posts::page(&mut connection, author_id, request).await?)
+}
+
+/// Publishes a post by `author_id`.
+pub async fn create(
+    database: &Database,
+    author_id: &str,
+    title: &str,
+    content: &str,
+) -> Result<PostRow, AppError> {
+    let title = valid_title(title)?;
+    let content = valid_content(content)?;
+    let id = new_post_id();
+    let mut connection = database.connection().await?;
+    let post = NewPost {
+        id: &id,
+        title: &title,
+        content: &content,
+        author_id,
+    };
+    Ok(posts::insert(&mut connection, &post).await?)
+}
+
+/// Changes the title and/or content of post `id`, which `editor_id` must have written.
+pub async fn update(
+    database: &Database,
+    editor_id: &str,
+    id: &str,
+    title: Option<&str>,
+    content: Option<&str>,
+) -> Result<PostRow, AppError> {
+    if title.is_none() && content.is_none() {
+        return Err(AppError::invalid_input(
+            "input",
+            "give at least one of title and content",
+        ));
+    }
+    let changes = PostChanges {
+        title: title.map(valid_title).transpose()?,
+        content: content.map(valid_content).transpose()?,
+    };
+    let mut connection = database.connection().await?;
+    match posts::update_by_author(&mut connection, id, editor_id, &changes).await? {
+        Some(post) => Ok(post),
+        None => Err(not_found_or_forbidden(&mut connection, id, "edit").await?),
+    }
+}
+
+/// Deletes post `id`, which `editor_id` must have written; returns the id.
+pub async fn delete(database: &Database, editor_id: &str, id: &str) -> Result<String, AppError> {
+    let mut connection = database.connection().await?;
+    if posts::delete_by_author(&mut connection, id, editor_id).await? {
+        Ok(id.to_owned())
+    } else {
+        Err(not_found_or_forbidden(&mut connection, id, "delete").await?)
+    }
+}
+
+/// Why a change restricted to the author touched no row: the post is missing, or not theirs.
+async fn not_found_or_forbidden(
+    connection: &mut diesel_async::AsyncPgConnection,
+    id: &str,
+    action: &str,
+) -> Result<AppError, AppError> {
+    Ok(if posts::exists_with_id(connection, id).await? {
+        AppError::Forbidden(format!("only the author of a post may {action} it").into())
+    } else {
+        AppError::NotFound(format!("no post has the id {id:?}").into())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn titles_are_limited_to_200_characters() {
+        assert_eq!(valid_title(&"a".repeat(200)).unwrap().len(), 200);
+        assert!(valid_title(&"a".repeat(201)).is_err());
+        // 200 three-byte characters are 600 bytes and still a valid title.
+        assert!(valid_title(&"가".repeat(200)).is_ok());
+        assert!(valid_title(&"가".repeat(201)).is_err());
+    }
+
+    #[test]
+    fn post_ids_are_unique_and_prefixed() {
+        let first = new_post_id();
+        let second = new_post_id();
+        assert!(first.starts_with("post_"));
+        assert_eq!(first.len(), "post_".len() + 32);
+        assert_ne!(first, second);
+    }
+}

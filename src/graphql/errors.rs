@@ -1,0 +1,137 @@
+//! Turns every error a request produces into one a client can act on: a message, and a stable
+//! `extensions.code`.
+//!
+//! Resolvers return [`AppError`]; this extension reads the code from it, so no resolver can
+//! forget one. Internal causes are logged with the request id and replaced by a generic
+//! message, so neither SQL nor Rust error text can reach a client.
+
+use std::sync::Arc;
+
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextValidation,
+};
+use async_graphql::parser::types::ExecutableDocument;
+use async_graphql::{Response, ServerError, ServerResult, ValidationResult, Variables};
+
+use crate::error::AppError;
+use crate::graphql::RequestContext;
+
+/// `extensions.code` of a document that does not parse.
+pub const PARSE_FAILED: &str = "GRAPHQL_PARSE_FAILED";
+/// `extensions.code` of a document that breaks the schema's rules or limits.
+pub const VALIDATION_FAILED: &str = "GRAPHQL_VALIDATION_FAILED";
+/// `extensions.code` of an argument value async-graphql itself could not accept.
+const BAD_USER_INPUT: &str = "BAD_USER_INPUT";
+
+/// The schema extension that sets `extensions.code` on every error.
+pub struct ErrorCodes;
+
+impl ExtensionFactory for ErrorCodes {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(ErrorCodes)
+    }
+}
+
+#[async_graphql::async_trait::async_trait]
+impl Extension for ErrorCodes {
+    async fn parse_query(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        query: &str,
+        variables: &Variables,
+        next: NextParseQuery<'_>,
+    ) -> ServerResult<ExecutableDocument> {
+        next.run(ctx, query, variables)
+            .await
+            .map_err(|error| error.with_code(PARSE_FAILED))
+    }
+
+    async fn validation(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        next: NextValidation<'_>,
+    ) -> Result<ValidationResult, Vec<ServerError>> {
+        next.run(ctx).await.map_err(|errors| {
+            errors
+                .into_iter()
+                .map(|error| error.with_code(VALIDATION_FAILED))
+                .collect()
+        })
+    }
+
+    async fn execute(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        operation_name: Option<&str>,
+        next: NextExecute<'_>,
+    ) -> Response {
+        let mut response = next.run(ctx, operation_name).await;
+        let request_id = ctx
+            .data_opt::<RequestContext>()
+            .map_or("", |context| context.request_id.as_str());
+        for error in &mut response.errors {
+            classify(error, request_id);
+        }
+        response
+    }
+}
+
+/// Sets the code of an execution error, masking and logging internal ones.
+fn classify(error: &mut ServerError, request_id: &str) {
+    if has_code(error) {
+        return;
+    }
+    let Some(source) = error.source.clone() else {
+        // async-graphql's own execution errors are argument values it could not coerce.
+        set(error, "code", BAD_USER_INPUT);
+        return;
+    };
+    let Some(app_error) = source.downcast_ref::<AppError>() else {
+        tracing::error!(request_id, path = ?error.path, message = %error.message, "unexpected error type");
+        mask(error, request_id);
+        return;
+    };
+    match app_error {
+        AppError::InvalidInput { field, .. } => set(error, "field", *field),
+        AppError::Unavailable(cause) => {
+            tracing::warn!(request_id, path = ?error.path, cause = format!("{cause:#}"), "service unavailable");
+        }
+        AppError::Internal(cause) => {
+            tracing::error!(request_id, path = ?error.path, cause = format!("{cause:#}"), "request failed");
+            set(error, "requestId", request_id);
+        }
+        AppError::Unauthenticated(_) | AppError::Forbidden(_) | AppError::NotFound(_) => {}
+    }
+    set(error, "code", app_error.code());
+}
+
+fn mask(error: &mut ServerError, request_id: &str) {
+    error.message = AppError::internal(anyhow::anyhow!("masked")).to_string();
+    set(error, "code", "INTERNAL_SERVER_ERROR");
+    set(error, "requestId", request_id);
+}
+
+fn has_code(error: &ServerError) -> bool {
+    error
+        .extensions
+        .as_ref()
+        .is_some_and(|extensions| extensions.get("code").is_some())
+}
+
+fn set(error: &mut ServerError, name: &str, value: &str) {
+    error
+        .extensions
+        .get_or_insert_with(Default::default)
+        .set(name, value);
+}
+
+trait WithCode {
+    fn with_code(self, code: &'static str) -> Self;
+}
+
+impl WithCode for ServerError {
+    fn with_code(mut self, code: &'static str) -> Self {
+        set(&mut self, "code", code);
+        self
+    }
+}

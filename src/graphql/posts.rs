@@ -1,0 +1,170 @@
+//! The `Post` type, post queries and the mutations of posts.
+
+use async_graphql::connection::Connection;
+use async_graphql::dataloader::DataLoader;
+use async_graphql::{Context, ID, InputObject, Object};
+use chrono::{DateTime, Utc};
+
+use crate::db::models::PostRow;
+use crate::domain::pagination::PageRequest;
+use crate::domain::posts;
+use crate::error::AppError;
+use crate::graphql::context::ContextExt as _;
+use crate::graphql::loaders::UserLoader;
+use crate::graphql::pagination::connection;
+use crate::graphql::users::User;
+
+/// A post written by a user.
+pub struct Post(pub PostRow);
+
+impl From<PostRow> for Post {
+    fn from(row: PostRow) -> Self {
+        Self(row)
+    }
+}
+
+/// A post written by a user.
+#[Object]
+impl Post {
+    /// The post's opaque id.
+    async fn id(&self) -> ID {
+        ID(self.0.id.clone())
+    }
+
+    /// The title, 1 to 200 characters.
+    async fn title(&self) -> &str {
+        &self.0.title
+    }
+
+    /// The body, 1 to 10,000 characters.
+    async fn content(&self) -> &str {
+        &self.0.content
+    }
+
+    /// Who wrote the post.
+    async fn author(&self, ctx: &Context<'_>) -> Result<User, AppError> {
+        let loader = ctx
+            .data::<DataLoader<UserLoader>>()
+            .map_err(|error| AppError::internal(anyhow::anyhow!(error.message)))?;
+        let author = loader.load_one(self.0.author_id.clone()).await?;
+        author.map(User).ok_or_else(|| {
+            AppError::internal(anyhow::anyhow!(
+                "post {} names missing author {}",
+                self.0.id,
+                self.0.author_id
+            ))
+        })
+    }
+
+    /// When the post was created.
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+
+    /// When the post last changed.
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+}
+
+/// Queries about posts.
+#[derive(Default)]
+pub struct PostQuery;
+
+#[Object]
+impl PostQuery {
+    /// The post with this id; null when there is none.
+    async fn post(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Post>, AppError> {
+        Ok(posts::find(&ctx.app()?.database, &id).await?.map(Post))
+    }
+
+    /// Every post, or one author's, newest first.
+    async fn posts(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "How many posts, 0 to 100; 20 when omitted.")] first: Option<i32>,
+        #[graphql(desc = "The `endCursor` of the previous page.")] after: Option<String>,
+        #[graphql(desc = "Only this user's posts.")] author_id: Option<ID>,
+    ) -> Result<Connection<String, Post>, AppError> {
+        let request = PageRequest::new(first, after.as_deref())?;
+        let page = posts::page(&ctx.app()?.database, author_id.as_ref().map(|id| id.as_str()), &request).await?;
+        Ok(connection(page, request.after.is_some()))
+    }
+
+    /// The signed-in user's posts, newest first.
+    async fn my_posts(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "How many posts, 0 to 100; 20 when omitted.")] first: Option<i32>,
+        #[graphql(desc = "The `endCursor` of the previous page.")] after: Option<String>,
+    ) -> Result<Connection<String, Post>, AppError> {
+        let session = ctx.session()?;
+        let request = PageRequest::new(first, after.as_deref())?;
+        let page = posts::page(&ctx.app()?.database, Some(&session.user.id), &request).await?;
+        Ok(connection(page, request.after.is_some()))
+    }
+}
+
+/// A new post.
+#[derive(InputObject)]
+pub struct CreatePostInput {
+    /// 1 to 200 characters once trimmed.
+    pub title: String,
+    /// 1 to 10,000 characters once trimmed.
+    pub content: String,
+}
+
+/// Changes to a post; give at least one field.
+#[derive(InputObject)]
+pub struct UpdatePostInput {
+    /// A new title, 1 to 200 characters once trimmed.
+    pub title: Option<String>,
+    /// A new body, 1 to 10,000 characters once trimmed.
+    pub content: Option<String>,
+}
+
+/// Mutations of posts.
+#[derive(Default)]
+pub struct PostMutation;
+
+#[Object]
+impl PostMutation {
+    /// Publishes a post by the signed-in user.
+    async fn create_post(&self, ctx: &Context<'_>, input: CreatePostInput) -> Result<Post, AppError> {
+        let session = ctx.session()?;
+        let post = posts::create(
+            &ctx.app()?.database,
+            &session.user.id,
+            &input.title,
+            &input.content,
+        )
+        .await?;
+        Ok(Post(post))
+    }
+
+    /// Changes a post of the signed-in user.
+    async fn update_post(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        input: UpdatePostInput,
+    ) -> Result<Post, AppError> {
+        let session = ctx.session()?;
+        let post = posts::update(
+            &ctx.app()?.database,
+            &session.user.id,
+            &id,
+            input.title.as_deref(),
+            input.content.as_deref(),
+        )
+        .await?;
+        Ok(Post(post))
+    }
+
+    /// Deletes a post of the signed-in user; returns its id.
+    async fn delete_post(&self, ctx: &Context<'_>, id: ID) -> Result<ID, AppError> {
+        let session = ctx.session()?;
+        let deleted = posts::delete(&ctx.app()?.database, &session.user.id, &id).await?;
+        Ok(ID(deleted))
+    }
+}

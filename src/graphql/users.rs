@@ -1,0 +1,161 @@
+//! The `User` type, user queries and `updateMe`.
+
+use async_graphql::connection::Connection;
+use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object};
+use chrono::{DateTime, Utc};
+
+use crate::db::models::UserRow;
+use crate::domain::pagination::PageRequest;
+use crate::domain::users::{self, Patch};
+use crate::domain::posts;
+use crate::error::AppError;
+use crate::graphql::context::ContextExt as _;
+use crate::graphql::pagination::connection;
+use crate::graphql::posts::Post;
+
+/// Someone who signed in at least once.
+pub struct User(pub UserRow);
+
+impl From<UserRow> for User {
+    fn from(row: UserRow) -> Self {
+        Self(row)
+    }
+}
+
+/// Someone who signed in at least once.
+#[Object]
+impl User {
+    /// The user's id, e.g. `google_123456789`.
+    async fn id(&self) -> ID {
+        ID(self.0.id.clone())
+    }
+
+    /// The user's e-mail address. Only signed-in users can see e-mail addresses.
+    async fn email(&self, ctx: &Context<'_>) -> Result<&str, AppError> {
+        ctx.session()?;
+        Ok(&self.0.email)
+    }
+
+    /// The display name.
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    /// An http or https URL of the user's picture.
+    async fn picture(&self) -> Option<&str> {
+        self.0.picture.as_deref()
+    }
+
+    /// Whether the identity provider vouched for the e-mail address.
+    async fn verified_email(&self) -> bool {
+        self.0.verified_email
+    }
+
+    /// The identity provider the user signed in with, e.g. `google`.
+    async fn provider(&self) -> &str {
+        &self.0.provider
+    }
+
+    /// When the user first signed in.
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+
+    /// When the profile last changed.
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+
+    /// The user's posts, newest first.
+    async fn posts(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "How many posts, 0 to 100; 20 when omitted.")] first: Option<i32>,
+        #[graphql(desc = "The `endCursor` of the previous page.")] after: Option<String>,
+    ) -> Result<Connection<String, Post>, AppError> {
+        let request = PageRequest::new(first, after.as_deref())?;
+        let page = posts::page(&ctx.app()?.database, Some(&self.0.id), &request).await?;
+        Ok(connection(page, request.after.is_some()))
+    }
+}
+
+/// Queries about users.
+#[derive(Default)]
+pub struct UserQuery;
+
+#[Object]
+impl UserQuery {
+    /// The signed-in user.
+    async fn me(&self, ctx: &Context<'_>) -> Result<User, AppError> {
+        Ok(User(ctx.session()?.user.clone()))
+    }
+
+    /// The user with this id or e-mail address (give exactly one); null when there is none.
+    async fn user(
+        &self,
+        ctx: &Context<'_>,
+        id: Option<ID>,
+        #[graphql(desc = "Matched regardless of case.")] email: Option<String>,
+    ) -> Result<Option<User>, AppError> {
+        ctx.session()?;
+        let database = &ctx.app()?.database;
+        let user = match (id, email) {
+            (Some(id), None) => users::find(database, &id).await?,
+            (None, Some(email)) => users::find_by_email(database, &email).await?,
+            (None, None) | (Some(_), Some(_)) => {
+                return Err(AppError::invalid_input(
+                    "id",
+                    "give exactly one of `id` and `email`",
+                ));
+            }
+        };
+        Ok(user.map(User))
+    }
+
+    /// Every user, newest first.
+    async fn users(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "How many users, 0 to 100; 20 when omitted.")] first: Option<i32>,
+        #[graphql(desc = "The `endCursor` of the previous page.")] after: Option<String>,
+    ) -> Result<Connection<String, User>, AppError> {
+        ctx.session()?;
+        let request = PageRequest::new(first, after.as_deref())?;
+        let page = users::page(&ctx.app()?.database, &request).await?;
+        Ok(connection(page, request.after.is_some()))
+    }
+}
+
+/// Changes to the signed-in user's profile; omitted fields stay as they are.
+#[derive(InputObject)]
+pub struct UpdateMeInput {
+    /// A display name of 1 to 100 characters, trimmed.
+    pub name: Option<String>,
+    /// An http or https URL, or null to remove the picture.
+    pub picture: MaybeUndefined<String>,
+}
+
+/// Mutations of user profiles.
+#[derive(Default)]
+pub struct UserMutation;
+
+#[Object]
+impl UserMutation {
+    /// Changes the signed-in user's profile.
+    async fn update_me(&self, ctx: &Context<'_>, input: UpdateMeInput) -> Result<User, AppError> {
+        let session = ctx.session()?;
+        let picture = match &input.picture {
+            MaybeUndefined::Undefined => Patch::Keep,
+            MaybeUndefined::Null => Patch::Clear,
+            MaybeUndefined::Value(url) => Patch::Set(url.as_str()),
+        };
+        let user = users::update_profile(
+            &ctx.app()?.database,
+            &session.user.id,
+            input.name.as_deref(),
+            picture,
+        )
+        .await?;
+        Ok(User(user))
+    }
+}

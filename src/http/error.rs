@@ -1,0 +1,69 @@
+//! Errors answered before or outside GraphQL execution, in the GraphQL response shape so that
+//! clients read every error the same way: `{"errors": [{"message", "extensions": {"code"}}]}`.
+
+use std::any::Any;
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::error::AppError;
+
+/// The HTTP status an error is answered with.
+fn status(error: &AppError) -> StatusCode {
+    match error {
+        AppError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+        AppError::Forbidden(_) => StatusCode::FORBIDDEN,
+        AppError::NotFound(_) => StatusCode::NOT_FOUND,
+        AppError::InvalidInput { .. } => StatusCode::BAD_REQUEST,
+        AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// Renders `error` for request `request_id`, logging internal causes.
+pub(crate) fn error_response(error: &AppError, request_id: &str) -> Response {
+    let mut extensions = json!({ "code": error.code() });
+    match error {
+        AppError::Internal(cause) => {
+            tracing::error!(request_id, cause = format!("{cause:#}"), "request failed");
+            extensions["requestId"] = request_id.into();
+        }
+        AppError::Unavailable(cause) => {
+            tracing::warn!(request_id, cause = format!("{cause:#}"), "service unavailable");
+        }
+        AppError::InvalidInput { field, .. } => extensions["field"] = (*field).into(),
+        AppError::Unauthenticated(_) | AppError::Forbidden(_) | AppError::NotFound(_) => {}
+    }
+    let body = json!({ "errors": [{ "message": error.to_string(), "extensions": extensions }] });
+    let mut response = (status(error), Json(body)).into_response();
+    if let AppError::Unauthenticated(_) = error {
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer error=\"invalid_token\""),
+        );
+    }
+    response
+}
+
+/// A plain request error (bad content type, malformed body, ...) with its own status and code.
+pub(crate) fn request_error(status: StatusCode, code: &str, message: &str) -> Response {
+    let body = json!({ "errors": [{ "message": message, "extensions": { "code": code } }] });
+    (status, Json(body)).into_response()
+}
+
+/// Answers a request whose handler panicked: logged, and a 500 without details.
+pub(crate) fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
+    let detail = panic
+        .downcast_ref::<&str>()
+        .map(ToString::to_string)
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_default();
+    tracing::error!(panic = detail, "request handler panicked");
+    request_error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "INTERNAL_SERVER_ERROR",
+        "internal server error",
+    )
+}

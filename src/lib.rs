@@ -1,0 +1,27 @@
+//! FestAPI: a GraphQL API for users and posts, kept in PostgreSQL.
+//!
+//! Requests flow one way, each layer knowing only the one below it:
+//!
+//! - [`http`]: the axum router, its layers and the GraphQL-over-HTTP handler;
+//! - [`graphql`]: the async-graphql schema, its resolvers, loaders and error codes;
+//! - [`auth`]: access tokens (issue, verify, revoke) and request authentication;
+//! - [`domain`]: the rules (validation, "only the author", pagination);
+//! - [`db`]: the connection pool, embedded migrations, rows and queries.
+//!
+//! [`config`] reads the settings once at start-up, [`state`] bundles what every request needs,
+//! [`error`] holds the one error type requests answer with, and [`server`] wires it all together.
+
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod graphql;
+pub mod http;
+pub mod server;
+pub mod state;
+pub mod telemetry;
+
+pub use config::Config;
+pub use error::AppError;
+pub use state::AppState;

@@ -1,0 +1,105 @@
+//! Start-up and shutdown of the HTTP server.
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio::net::TcpListener;
+
+use crate::config::{Config, DatabaseConfig};
+use crate::db::{self, Database, migrations, revoked_tokens};
+use crate::http;
+use crate::state::AppState;
+
+/// How often each instance forgets revocations of tokens that have expired anyway.
+const PURGE_INTERVAL: Duration = Duration::from_secs(60 * 60);
+
+/// Creates the database if it is missing and applies pending migrations.
+///
+/// Safe for several instances starting together: see [`migrations`].
+pub async fn prepare_database(config: &DatabaseConfig) -> anyhow::Result<()> {
+    db::create_database_if_missing(config.url()).await?;
+    let applied = migrations::run_pending(config.url()).await?;
+    if applied.is_empty() {
+        tracing::info!("database schema is up to date");
+    } else {
+        tracing::info!(?applied, "applied migrations");
+    }
+    Ok(())
+}
+
+/// Prepares the database, then serves HTTP until SIGINT or SIGTERM.
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    if config.jwt.uses_development_secret {
+        tracing::warn!(
+            "JWT_SECRET is not set: tokens are signed with the public development secret; \
+             never expose this instance"
+        );
+    }
+    prepare_database(&config.database).await?;
+    let state = AppState::new(&config)?;
+    let listener = TcpListener::bind(config.addr)
+        .await
+        .with_context(|| format!("FESTAPI_ADDR: cannot listen on {}", config.addr))?;
+    tracing::info!(
+        addr = %config.addr,
+        env = %config.env,
+        "FestAPI is listening; GraphQL at /graphql"
+    );
+
+    let purge = tokio::spawn(purge_expired_revocations(state.database.clone()));
+    let served = axum::serve(listener, http::router(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("serving HTTP");
+    purge.abort();
+    tracing::info!("FestAPI stopped");
+    served
+}
+
+async fn purge_expired_revocations(database: Database) {
+    let mut interval = tokio::time::interval(PURGE_INTERVAL);
+    loop {
+        interval.tick().await;
+        let purged = match database.connection().await {
+            Ok(mut connection) => revoked_tokens::purge_expired(&mut connection)
+                .await
+                .map_err(anyhow::Error::from),
+            Err(error) => Err(anyhow::Error::from(error)),
+        };
+        match purged {
+            Ok(0) => {}
+            Ok(count) => tracing::info!(count, "purged expired token revocations"),
+            Err(error) => tracing::warn!(error = format!("{error:#}"), "purging revocations failed"),
+        }
+    }
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM (`docker stop`), letting in-flight requests finish.
+async fn shutdown_signal() {
+    let interrupt = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}

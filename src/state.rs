@@ -1,0 +1,29 @@
+//! What every request needs, built once at start-up and shared by all of them.
+
+use std::sync::Arc;
+
+use crate::auth::tokens::TokenService;
+use crate::config::{AppEnv, Config};
+use crate::db::Database;
+
+/// Shared application state. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// The PostgreSQL connection pool.
+    pub database: Database,
+    /// Signs and verifies access tokens.
+    pub tokens: Arc<TokenService>,
+    /// The deployment kind, which decides whether GraphiQL and introspection are offered.
+    pub env: AppEnv,
+}
+
+impl AppState {
+    /// Builds the state for `config`. Opens no connection yet.
+    pub fn new(config: &Config) -> anyhow::Result<Self> {
+        Ok(Self {
+            database: Database::connect(&config.database)?,
+            tokens: Arc::new(TokenService::new(&config.jwt)),
+            env: config.env,
+        })
+    }
+}
