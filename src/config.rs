@@ -327,10 +327,13 @@ mod tests {
             let error =
                 config_from(&[("APP_ENV", env), ("JWT_SECRET", &"x".repeat(31))]).unwrap_err();
             assert_eq!(error.variable, "JWT_SECRET");
-            assert!(error.problem.contains("at least 32 bytes, got 31"), "{error}");
+            assert!(
+                error.problem.contains("at least 32 bytes, got 31"),
+                "{error}"
+            );
         }
-        let config = config_from(&[("APP_ENV", "production"), ("JWT_SECRET", &"x".repeat(32))])
-            .unwrap();
+        let config =
+            config_from(&[("APP_ENV", "production"), ("JWT_SECRET", &"x".repeat(32))]).unwrap();
         assert!(!config.jwt.uses_development_secret);
     }
 
@@ -342,7 +345,10 @@ mod tests {
             ("DATABASE_POOL_TIMEOUT_MS", "-5"),
             ("DATABASE_STATEMENT_TIMEOUT_MS", "soon"),
             ("DATABASE_URL", "mysql://localhost/festapi"),
-            ("DATABASE_URL", "postgres://postgres@127.0.0.1:notaport/festapi"),
+            (
+                "DATABASE_URL",
+                "postgres://postgres@127.0.0.1:notaport/festapi",
+            ),
             ("DATABASE_URL", "postgres://postgres@127.0.0.1:5432"),
             ("FESTAPI_ADDR", "localhost"),
             ("APP_ENV", "staging"),

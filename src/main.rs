@@ -1,5 +1,7 @@
 //! The `festapi` command: serve the API, manage migrations, print the schema, issue tokens.
 
+#![expect(clippy::print_stdout, reason = "a command line prints its results")]
+
 use std::process::ExitCode;
 
 use anyhow::Context as _;
@@ -115,7 +117,11 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 },
                 MigrateAction::Status => {
                     for migration in migrations::status(database_url).await? {
-                        let state = if migration.applied { "applied" } else { "pending" };
+                        let state = if migration.applied {
+                            "applied"
+                        } else {
+                            "pending"
+                        };
                         println!("{state:<8} {}", migration.name);
                     }
                 }

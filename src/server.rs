@@ -69,7 +69,9 @@ async fn purge_expired_revocations(database: Database) {
         match purged {
             Ok(0) => {}
             Ok(count) => tracing::info!(count, "purged expired token revocations"),
-            Err(error) => tracing::warn!(error = format!("{error:#}"), "purging revocations failed"),
+            Err(error) => {
+                tracing::warn!(error = format!("{error:#}"), "purging revocations failed")
+            }
         }
     }
 }

@@ -9,7 +9,8 @@ const DEFAULT_FILTER: &str = "festapi=info,tower_http=info,warn";
 
 /// Installs the global log subscriber. `RUST_LOG` overrides the default filter.
 pub fn init(env: AppEnv) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -44,7 +44,10 @@ pub async fn authenticate(
 /// Revokes the session's access token on every server instance.
 pub async fn logout(database: &Database, session: &Session) -> Result<(), AppError> {
     let expires_at = DateTime::from_timestamp(session.claims.exp, 0).ok_or_else(|| {
-        AppError::internal(anyhow::anyhow!("token expiry {} out of range", session.claims.exp))
+        AppError::internal(anyhow::anyhow!(
+            "token expiry {} out of range",
+            session.claims.exp
+        ))
     })?;
     let mut connection = database.connection().await?;
     revoked_tokens::revoke(&mut connection, &session.claims.jti, expires_at).await?;

@@ -113,8 +113,9 @@ impl TokenService {
             jti: Uuid::new_v4().to_string(),
             token_type: TokenType::Access,
         };
-        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding_key)
-            .map_err(AppError::internal)?;
+        let token =
+            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding_key)
+                .map_err(AppError::internal)?;
         Ok(IssuedToken { token, claims })
     }
 
@@ -123,15 +124,18 @@ impl TokenService {
     /// Revocation is not checked here: that needs the database (see [`crate::auth::authenticate`]).
     pub fn verify_access_token(&self, token: &str) -> Result<AccessClaims, AppError> {
         if token.len() > MAX_TOKEN_BYTES {
-            return Err(AppError::Unauthenticated("the access token is too long".into()));
+            return Err(AppError::Unauthenticated(
+                "the access token is too long".into(),
+            ));
         }
-        let data = jsonwebtoken::decode::<AccessClaims>(token, &self.decoding_key, &self.validation)
-            .map_err(|error| {
-                AppError::Unauthenticated(match error.kind() {
-                    ErrorKind::ExpiredSignature => "the access token has expired".into(),
-                    _ => "the access token is invalid".into(),
-                })
-            })?;
+        let data =
+            jsonwebtoken::decode::<AccessClaims>(token, &self.decoding_key, &self.validation)
+                .map_err(|error| {
+                    AppError::Unauthenticated(match error.kind() {
+                        ErrorKind::ExpiredSignature => "the access token has expired".into(),
+                        _ => "the access token is invalid".into(),
+                    })
+                })?;
         Ok(data.claims)
     }
 }

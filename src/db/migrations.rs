@@ -8,7 +8,7 @@
 use std::str::FromStr as _;
 
 use anyhow::Context as _;
-use diesel::migration::{Migration as _, MigrationSource};
+use diesel::migration::{Migration as _, MigrationSource, MigrationVersion};
 use diesel::sql_types::BigInt;
 use diesel_async::AsyncPgConnection;
 use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
@@ -36,7 +36,11 @@ pub async fn run_pending(database_url: &str) -> anyhow::Result<Vec<String>> {
             .run_pending_migrations(MIGRATIONS)
             .map_err(anyhow::Error::from_boxed)
             .context("applying migrations")?;
-        Ok(applied.iter().map(ToString::to_string).collect())
+        let names = embedded_names()?;
+        Ok(applied
+            .iter()
+            .map(|version| name_of(&names, version))
+            .collect())
     })
     .await
 }
@@ -55,7 +59,7 @@ pub async fn revert_last(database_url: &str) -> anyhow::Result<Option<String>> {
             .revert_last_migration(MIGRATIONS)
             .map_err(anyhow::Error::from_boxed)
             .context("reverting the last migration")?;
-        Ok(Some(reverted.to_string()))
+        Ok(Some(name_of(&embedded_names()?, &reverted)))
     })
     .await
 }
@@ -67,21 +71,40 @@ pub async fn status(database_url: &str) -> anyhow::Result<Vec<MigrationState>> {
             .applied_migrations()
             .map_err(anyhow::Error::from_boxed)
             .context("reading applied migrations")?;
-        let migrations = MigrationSource::<diesel::pg::Pg>::migrations(&MIGRATIONS)
-            .map_err(anyhow::Error::from_boxed)
-            .context("reading embedded migrations")?;
-        Ok(migrations
-            .iter()
-            .map(|migration| {
-                let name = migration.name();
-                MigrationState {
-                    name: name.to_string(),
-                    applied: applied.contains(&name.version()),
-                }
+        Ok(embedded_names()?
+            .into_iter()
+            .map(|(version, name)| MigrationState {
+                applied: applied.contains(&version),
+                name,
             })
             .collect())
     })
     .await
+}
+
+/// The version and full name of every embedded migration, oldest first.
+fn embedded_names() -> anyhow::Result<Vec<(MigrationVersion<'static>, String)>> {
+    let migrations = MigrationSource::<diesel::pg::Pg>::migrations(&MIGRATIONS)
+        .map_err(anyhow::Error::from_boxed)
+        .context("reading embedded migrations")?;
+    Ok(migrations
+        .iter()
+        .map(|migration| {
+            let name = migration.name();
+            (name.version().as_owned(), name.to_string())
+        })
+        .collect())
+}
+
+/// The full name of migration `version`, or the bare version when this build does not know it.
+fn name_of(
+    names: &[(MigrationVersion<'static>, String)],
+    version: &MigrationVersion<'_>,
+) -> String {
+    names
+        .iter()
+        .find(|(known, _)| known == version)
+        .map_or_else(|| version.to_string(), |(_, name)| name.clone())
 }
 
 type MigrationConnection = AsyncConnectionWrapper<AsyncPgConnection>;

@@ -54,7 +54,10 @@ pub async fn page(
 }
 
 /// Inserts a post and returns it as stored.
-pub async fn insert(connection: &mut AsyncPgConnection, post: &NewPost<'_>) -> QueryResult<PostRow> {
+pub async fn insert(
+    connection: &mut AsyncPgConnection,
+    post: &NewPost<'_>,
+) -> QueryResult<PostRow> {
     diesel::insert_into(posts::table)
         .values(post)
         .returning(PostRow::as_returning())
@@ -69,16 +72,12 @@ pub async fn update_by_author(
     author_id: &str,
     changes: &PostChanges,
 ) -> QueryResult<Option<PostRow>> {
-    diesel::update(
-        posts::table
-            .find(id)
-            .filter(posts::author_id.eq(author_id)),
-    )
-    .set(changes)
-    .returning(PostRow::as_returning())
-    .get_result(connection)
-    .await
-    .optional()
+    diesel::update(posts::table.find(id).filter(posts::author_id.eq(author_id)))
+        .set(changes)
+        .returning(PostRow::as_returning())
+        .get_result(connection)
+        .await
+        .optional()
 }
 
 /// Deletes post `id` if `author_id` wrote it; returns whether a post was deleted.
@@ -87,12 +86,8 @@ pub async fn delete_by_author(
     id: &str,
     author_id: &str,
 ) -> QueryResult<bool> {
-    let deleted = diesel::delete(
-        posts::table
-            .find(id)
-            .filter(posts::author_id.eq(author_id)),
-    )
-    .execute(connection)
-    .await?;
+    let deleted = diesel::delete(posts::table.find(id).filter(posts::author_id.eq(author_id)))
+        .execute(connection)
+        .await?;
     Ok(deleted > 0)
 }

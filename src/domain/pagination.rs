@@ -76,7 +76,9 @@ impl PageRequest {
                 format!("must be between 0 and {MAX_PAGE_SIZE}, got {first}"),
             ));
         }
-        let after = after.map(|cursor| Cursor::decode("after", cursor)).transpose()?;
+        let after = after
+            .map(|cursor| Cursor::decode("after", cursor))
+            .transpose()?;
         Ok(Self {
             first: i64::from(first),
             after,
@@ -135,7 +137,10 @@ mod tests {
         assert_eq!(PageRequest::new(Some(100), None).unwrap().first, 100);
         for first in [-1, 101, i32::MAX] {
             let error = PageRequest::new(Some(first), None).unwrap_err();
-            assert!(matches!(error, AppError::InvalidInput { field: "first", .. }));
+            assert!(matches!(
+                error,
+                AppError::InvalidInput { field: "first", .. }
+            ));
         }
     }
 

@@ -92,7 +92,7 @@ fn classify(error: &mut ServerError, request_id: &str) {
         return;
     };
     match app_error {
-        AppError::InvalidInput { field, .. } => set(error, "field", *field),
+        AppError::InvalidInput { field, .. } => set(error, "field", field),
         AppError::Unavailable(cause) => {
             tracing::warn!(request_id, path = ?error.path, cause = format!("{cause:#}"), "service unavailable");
         }

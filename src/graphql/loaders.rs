@@ -26,6 +26,9 @@ impl Loader<String> for UserLoader {
 
     async fn load(&self, ids: &[String]) -> Result<HashMap<String, UserRow>, AppError> {
         let rows = users::find_many(&self.database, ids).await?;
-        Ok(rows.into_iter().map(|user| (user.id.clone(), user)).collect())
+        Ok(rows
+            .into_iter()
+            .map(|user| (user.id.clone(), user))
+            .collect())
     }
 }

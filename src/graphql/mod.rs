@@ -35,7 +35,11 @@ pub struct QueryRoot(users::UserQuery, posts::PostQuery);
 /// Every mutation.
 #[derive(MergedObject, Default)]
 #[graphql(name = "Mutation")]
-pub struct MutationRoot(posts::PostMutation, users::UserMutation, session::SessionMutation);
+pub struct MutationRoot(
+    posts::PostMutation,
+    users::UserMutation,
+    session::SessionMutation,
+);
 
 /// The FestAPI schema type.
 pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;

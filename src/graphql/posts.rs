@@ -87,7 +87,12 @@ impl PostQuery {
         #[graphql(desc = "Only this user's posts.")] author_id: Option<ID>,
     ) -> Result<Connection<String, Post>, AppError> {
         let request = PageRequest::new(first, after.as_deref())?;
-        let page = posts::page(&ctx.app()?.database, author_id.as_ref().map(|id| id.as_str()), &request).await?;
+        let page = posts::page(
+            &ctx.app()?.database,
+            author_id.as_ref().map(|id| id.as_str()),
+            &request,
+        )
+        .await?;
         Ok(connection(page, request.after.is_some()))
     }
 
@@ -130,7 +135,11 @@ pub struct PostMutation;
 #[Object]
 impl PostMutation {
     /// Publishes a post by the signed-in user.
-    async fn create_post(&self, ctx: &Context<'_>, input: CreatePostInput) -> Result<Post, AppError> {
+    async fn create_post(
+        &self,
+        ctx: &Context<'_>,
+        input: CreatePostInput,
+    ) -> Result<Post, AppError> {
         let session = ctx.session()?;
         let post = posts::create(
             &ctx.app()?.database,

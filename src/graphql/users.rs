@@ -6,8 +6,8 @@ use chrono::{DateTime, Utc};
 
 use crate::db::models::UserRow;
 use crate::domain::pagination::PageRequest;
-use crate::domain::users::{self, Patch};
 use crate::domain::posts;
+use crate::domain::users::{self, Patch};
 use crate::error::AppError;
 use crate::graphql::context::ContextExt as _;
 use crate::graphql::pagination::connection;

@@ -31,7 +31,11 @@ pub(crate) fn error_response(error: &AppError, request_id: &str) -> Response {
             extensions["requestId"] = request_id.into();
         }
         AppError::Unavailable(cause) => {
-            tracing::warn!(request_id, cause = format!("{cause:#}"), "service unavailable");
+            tracing::warn!(
+                request_id,
+                cause = format!("{cause:#}"),
+                "service unavailable"
+            );
         }
         AppError::InvalidInput { field, .. } => extensions["field"] = (*field).into(),
         AppError::Unauthenticated(_) | AppError::Forbidden(_) | AppError::NotFound(_) => {}

@@ -18,8 +18,8 @@ use crate::auth::{self, Session};
 use crate::error::AppError;
 use crate::graphql::{self, PARSE_FAILED, RequestContext, VALIDATION_FAILED};
 use crate::http::HttpState;
-use crate::http::error::{error_response, request_error};
 use crate::http::REQUEST_ID_HEADER;
+use crate::http::error::{error_response, request_error};
 
 const JSON: &str = "application/json";
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
@@ -40,9 +40,8 @@ pub(crate) async fn post_request(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let format = match ResponseFormat::negotiate(&headers) {
-        Ok(format) => format,
-        Err(response) => return response,
+    let Some(format) = ResponseFormat::negotiate(&headers) else {
+        return not_acceptable();
     };
     if !has_json_content_type(&headers) {
         return request_error(
@@ -77,21 +76,21 @@ pub(crate) async fn get_request(
     headers: HeaderMap,
     RawQuery(query_string): RawQuery,
 ) -> Response {
-    let format = match ResponseFormat::negotiate(&headers) {
-        Ok(format) => format,
-        Err(response) => return response,
+    let Some(format) = ResponseFormat::negotiate(&headers) else {
+        return not_acceptable();
     };
-    let request =
-        match async_graphql::http::parse_query_string(query_string.as_deref().unwrap_or_default()) {
-            Ok(request) => request,
-            Err(error) => {
-                return request_error(
-                    StatusCode::BAD_REQUEST,
-                    "BAD_REQUEST",
-                    &format!("the query string is not a GraphQL request: {error}"),
-                );
-            }
-        };
+    let request = match async_graphql::http::parse_query_string(
+        query_string.as_deref().unwrap_or_default(),
+    ) {
+        Ok(request) => request,
+        Err(error) => {
+            return request_error(
+                StatusCode::BAD_REQUEST,
+                "BAD_REQUEST",
+                &format!("the query string is not a GraphQL request: {error}"),
+            );
+        }
+    };
     if is_mutation(&request) {
         let mut response = request_error(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -164,9 +163,21 @@ fn is_mutation(request: &async_graphql::Request) -> bool {
             .iter()
             .find(|(operation_name, _)| operation_name.is_some_and(|n| n.as_str() == name))
             .map(|(_, operation)| operation),
-        None => document.operations.iter().next().map(|(_, operation)| operation),
+        None => document
+            .operations
+            .iter()
+            .next()
+            .map(|(_, operation)| operation),
     };
     operation.is_some_and(|operation| operation.node.ty != OperationType::Query)
+}
+
+fn not_acceptable() -> Response {
+    request_error(
+        StatusCode::NOT_ACCEPTABLE,
+        "NOT_ACCEPTABLE",
+        "accept application/json or application/graphql-response+json",
+    )
 }
 
 fn has_json_content_type(headers: &HeaderMap) -> bool {
@@ -187,10 +198,13 @@ enum ResponseFormat {
 }
 
 impl ResponseFormat {
-    /// The format the `Accept` header asks for; 406 when it accepts neither.
-    fn negotiate(headers: &HeaderMap) -> Result<Self, Response> {
-        let Some(accept) = headers.get(header::ACCEPT).and_then(|value| value.to_str().ok()) else {
-            return Ok(Self::Json);
+    /// The format the `Accept` header asks for; `None` when it accepts neither.
+    fn negotiate(headers: &HeaderMap) -> Option<Self> {
+        let Some(accept) = headers
+            .get(header::ACCEPT)
+            .and_then(|value| value.to_str().ok())
+        else {
+            return Some(Self::Json);
         };
         let media_types = || {
             accept
@@ -199,7 +213,7 @@ impl ResponseFormat {
                 .map(str::trim)
         };
         if media_types().any(|media_type| media_type.eq_ignore_ascii_case(GRAPHQL_RESPONSE_JSON)) {
-            return Ok(Self::GraphQLResponseJson);
+            return Some(Self::GraphQLResponseJson);
         }
         if media_types().any(|media_type| {
             ["application/json", "application/*", "*/*"]
@@ -207,13 +221,9 @@ impl ResponseFormat {
                 .any(|accepted| media_type.eq_ignore_ascii_case(accepted))
         }) || accept.trim().is_empty()
         {
-            return Ok(Self::Json);
+            return Some(Self::Json);
         }
-        Err(request_error(
-            StatusCode::NOT_ACCEPTABLE,
-            "NOT_ACCEPTABLE",
-            "accept application/json or application/graphql-response+json",
-        ))
+        None
     }
 
     fn render(self, response: &async_graphql::Response) -> Response {

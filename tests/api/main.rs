@@ -1,0 +1,19 @@
+//! End-to-end tests: real HTTP requests to the real router, backed by a real PostgreSQL database
+//! per test. One binary, so the suite links once.
+
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a failed step fails the test, with the panic as its report"
+)]
+
+mod support;
+
+mod auth;
+mod cli;
+mod http;
+mod migrations;
+mod pagination;
+mod posts;
+mod schema;
+mod users;

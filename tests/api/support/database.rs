@@ -1,0 +1,238 @@
+//! A fresh PostgreSQL database per test.
+//!
+//! The first test of a run builds a template database with the server's own migration code, under
+//! an advisory lock so concurrent test processes build it once; its name carries a hash of the
+//! migrations, so a change to them builds a new one. Each test then clones the template, which
+//! takes milliseconds, and drops its clone when done.
+
+use std::path::Path;
+use std::str::FromStr as _;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use sha2::{Digest as _, Sha256};
+use tokio::sync::OnceCell;
+use tokio_postgres::{Client, NoTls};
+
+/// The server tests create their databases on, unless `TEST_DATABASE_URL` names another.
+const DEFAULT_TEST_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+/// Serializes template builds across test processes.
+const TEMPLATE_LOCK_KEY: i64 = 0x0066_6573_7469_6d70;
+/// Test databases older than this are leftovers of an aborted run.
+const LEFTOVER_AGE: Duration = Duration::from_secs(2 * 60 * 60);
+const TEST_DATABASE_PREFIX: &str = "festapi_test_";
+const TEMPLATE_PREFIX: &str = "festapi_template_";
+
+static TEMPLATE: OnceCell<String> = OnceCell::const_new();
+
+/// A database that exists for one test and is dropped with this value.
+#[derive(Debug)]
+pub struct TestDatabase {
+    /// The database name.
+    pub name: String,
+    /// A connection URL for it.
+    pub url: String,
+}
+
+impl TestDatabase {
+    /// A database with every migration applied.
+    pub async fn migrated() -> Self {
+        let template = TEMPLATE.get_or_init(build_template).await;
+        Self::create(Some(template)).await
+    }
+
+    /// A database with no tables at all.
+    pub async fn empty() -> Self {
+        Self::create(None).await
+    }
+
+    /// A name for a database that does not exist yet; dropped afterwards if something created it.
+    pub fn unused() -> Self {
+        let name = unique_name();
+        Self {
+            url: url_for(&name),
+            name,
+        }
+    }
+
+    async fn create(template: Option<&str>) -> Self {
+        let name = unique_name();
+        let client = admin_client().await;
+        let statement = match template {
+            Some(template) => format!("CREATE DATABASE \"{name}\" TEMPLATE \"{template}\""),
+            None => format!("CREATE DATABASE \"{name}\""),
+        };
+        client
+            .batch_execute(&statement)
+            .await
+            .unwrap_or_else(|error| panic!("{statement}: {error}"));
+        Self {
+            url: url_for(&name),
+            name,
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        // Drop runs outside any async context guarantee: use a runtime of its own.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime to drop the test database");
+            runtime.block_on(async {
+                admin_client()
+                    .await
+                    .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                    .await
+            })
+        })
+        .join();
+        if let Ok(Err(error)) = dropped {
+            eprintln!("could not drop test database {}: {error}", self.name);
+        }
+    }
+}
+
+fn server_url() -> String {
+    std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_TEST_DATABASE_URL.to_owned())
+}
+
+/// The connection URL of database `name` on the test server.
+pub fn url_for(name: &str) -> String {
+    let mut url = url::Url::parse(&server_url()).expect("TEST_DATABASE_URL is a URL");
+    url.set_path(name);
+    url.to_string()
+}
+
+fn unique_name() -> String {
+    let seconds = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("the clock is after 1970")
+        .as_secs();
+    let random = uuid::Uuid::new_v4().simple().to_string();
+    format!("{TEST_DATABASE_PREFIX}{seconds}_{}", &random[..12])
+}
+
+/// A connection to the test server's maintenance database.
+async fn admin_client() -> Client {
+    let config = tokio_postgres::Config::from_str(&url_for("postgres")).expect("a valid URL");
+    let (client, connection) = config
+        .connect(NoTls)
+        .await
+        .expect("PostgreSQL must run at TEST_DATABASE_URL (default 127.0.0.1:5432)");
+    tokio::spawn(connection);
+    client
+}
+
+/// The hash of every file under `migrations/`, so a change to any of them means a new template.
+fn migrations_hash() -> String {
+    fn visit(directory: &Path, hasher: &mut Sha256) {
+        let mut entries: Vec<_> = std::fs::read_dir(directory)
+            .expect("migrations/ is readable")
+            .map(|entry| entry.expect("a directory entry").path())
+            .collect();
+        entries.sort();
+        for path in entries {
+            if path.is_dir() {
+                visit(&path, hasher);
+            } else {
+                hasher.update(path.to_string_lossy().as_bytes());
+                hasher.update(std::fs::read(&path).expect("a readable migration file"));
+            }
+        }
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    let mut hasher = Sha256::new();
+    visit(&root, &mut hasher);
+    let digest = hasher.finalize();
+    digest[..8]
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
+/// Builds the template for the current migrations unless it exists, and sweeps leftovers.
+async fn build_template() -> String {
+    let template = format!("{TEMPLATE_PREFIX}{}", migrations_hash());
+    let client = admin_client().await;
+    client
+        .execute("SELECT pg_advisory_lock($1)", &[&TEMPLATE_LOCK_KEY])
+        .await
+        .expect("the template lock");
+
+    sweep_leftovers(&client, &template).await;
+    let exists = client
+        .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&template])
+        .await
+        .expect("looking up the template")
+        .is_some();
+    if !exists {
+        let building = format!("{template}_building");
+        for statement in [
+            format!("DROP DATABASE IF EXISTS \"{building}\" WITH (FORCE)"),
+            format!("CREATE DATABASE \"{building}\""),
+        ] {
+            client
+                .batch_execute(&statement)
+                .await
+                .expect("creating the template");
+        }
+        festapi::db::migrations::run_pending(&url_for(&building))
+            .await
+            .expect("migrating the template");
+        rename_when_idle(&client, &building, &template).await;
+    }
+
+    client
+        .execute("SELECT pg_advisory_unlock($1)", &[&TEMPLATE_LOCK_KEY])
+        .await
+        .expect("releasing the template lock");
+    template
+}
+
+/// Renames a database once the connection that migrated it has gone.
+async fn rename_when_idle(client: &Client, from: &str, to: &str) {
+    let statement = format!("ALTER DATABASE \"{from}\" RENAME TO \"{to}\"");
+    for _ in 0..100 {
+        match client.batch_execute(&statement).await {
+            Ok(()) => return,
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+    panic!("{statement}: the database stayed in use");
+}
+
+/// Drops test databases of aborted runs and templates of other migration versions.
+async fn sweep_leftovers(client: &Client, current_template: &str) {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("the clock is after 1970")
+        .as_secs();
+    let rows = client
+        .query(
+            "SELECT datname FROM pg_database WHERE datname LIKE 'festapi\\_test\\_%' \
+             OR datname LIKE 'festapi\\_template\\_%'",
+            &[],
+        )
+        .await
+        .expect("listing databases");
+    for row in rows {
+        let name: String = row.get(0);
+        let stale = match name.strip_prefix(TEST_DATABASE_PREFIX) {
+            Some(rest) => rest
+                .split('_')
+                .next()
+                .and_then(|seconds| seconds.parse::<u64>().ok())
+                .is_some_and(|created| now.saturating_sub(created) > LEFTOVER_AGE.as_secs()),
+            None => name != current_template,
+        };
+        if stale {
+            // Another run may still use an old template; it is dropped by a later sweep then.
+            let _ = client
+                .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\""))
+                .await;
+        }
+    }
+}

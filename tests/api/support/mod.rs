@@ -1,0 +1,276 @@
+//! The test harness: a real server on a real socket, backed by a database of its own, and
+//! clients that send real HTTP requests to it.
+
+pub mod database;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use festapi::config::Config;
+use festapi::db::models::UserRow;
+use festapi::domain::users;
+use festapi::{AppState, http};
+use reqwest::StatusCode;
+use reqwest::header::HeaderMap;
+use serde_json::{Value, json};
+use tokio::task::JoinHandle;
+
+pub use database::TestDatabase;
+
+/// The signing secret of test servers.
+pub const TEST_JWT_SECRET: &str = "festapi-test-suite-secret-0123456789abcdef";
+
+/// A FestAPI server listening on an ephemeral port.
+pub struct TestApp {
+    /// The state the server runs with, for looking behind the API.
+    pub state: AppState,
+    /// The database, shared with other instances started with [`TestApp::another_instance`].
+    pub database: Arc<TestDatabase>,
+    address: SocketAddr,
+    http: reqwest::Client,
+    server: JoinHandle<()>,
+    settings: HashMap<String, String>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+/// Settings for a [`TestApp`], as the environment variables a real deployment would set.
+#[derive(Default)]
+pub struct TestAppBuilder {
+    settings: HashMap<String, String>,
+}
+
+impl TestAppBuilder {
+    /// Sets an environment variable of the server's configuration.
+    pub fn with_env(mut self, name: &str, value: &str) -> Self {
+        self.settings.insert(name.to_owned(), value.to_owned());
+        self
+    }
+
+    /// Starts the server on a freshly migrated database.
+    pub async fn start(self) -> TestApp {
+        let database = Arc::new(TestDatabase::migrated().await);
+        TestApp::start_on(database, self.settings).await
+    }
+}
+
+impl TestApp {
+    /// A server with the default test settings.
+    pub async fn new() -> Self {
+        Self::builder().start().await
+    }
+
+    /// A server with settings of the test's choosing.
+    pub fn builder() -> TestAppBuilder {
+        TestAppBuilder::default()
+    }
+
+    /// A server on an existing database, such as one a command created.
+    pub async fn on_database(database: TestDatabase) -> Self {
+        Self::start_on(Arc::new(database), HashMap::new()).await
+    }
+
+    /// A second server instance on the same database, as another replica would be.
+    pub async fn another_instance(&self) -> Self {
+        Self::start_on(Arc::clone(&self.database), self.settings.clone()).await
+    }
+
+    async fn start_on(database: Arc<TestDatabase>, settings: HashMap<String, String>) -> Self {
+        let mut env: HashMap<String, String> = [
+            ("APP_ENV", "test"),
+            ("JWT_SECRET", TEST_JWT_SECRET),
+            ("DATABASE_POOL_SIZE", "4"),
+        ]
+        .into_iter()
+        .map(|(name, value)| (name.to_owned(), value.to_owned()))
+        .collect();
+        env.insert("DATABASE_URL".to_owned(), database.url.clone());
+        env.extend(settings.clone());
+        let config = Config::from_lookup(|name| env.get(name).cloned()).expect("a valid config");
+
+        let state = AppState::new(&config).expect("the application state");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a free port");
+        let address = listener.local_addr().expect("a bound address");
+        let router = http::router(state.clone());
+        let server = tokio::spawn(async move {
+            axum::serve(listener, router)
+                .await
+                .expect("the test server");
+        });
+        Self {
+            state,
+            database,
+            address,
+            http: reqwest::Client::new(),
+            server,
+            settings,
+        }
+    }
+
+    /// The URL of `path` on this server.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.address)
+    }
+
+    /// A client that sends no token.
+    pub fn anonymous(&self) -> Client {
+        self.client(None, None)
+    }
+
+    /// A client signed in as a new user named `name` (e-mail `name@example.test`).
+    pub async fn signed_in(&self, name: &str) -> Client {
+        let user = self.create_user(name).await;
+        let token = self
+            .state
+            .tokens
+            .issue_access_token(&user.id)
+            .expect("an access token")
+            .token;
+        self.client(Some(token), Some(user))
+    }
+
+    /// A client that sends `token`, whatever it is.
+    pub fn with_token(&self, token: &str) -> Client {
+        self.client(Some(token.to_owned()), None)
+    }
+
+    /// Creates (or finds) the user `name@example.test`.
+    pub async fn create_user(&self, name: &str) -> UserRow {
+        users::find_or_create_local(
+            &self.state.database,
+            &format!("{name}@example.test"),
+            Some(name),
+        )
+        .await
+        .expect("a user")
+    }
+
+    fn client(&self, token: Option<String>, user: Option<UserRow>) -> Client {
+        Client {
+            http: self.http.clone(),
+            graphql_url: self.url("/graphql"),
+            token,
+            user,
+        }
+    }
+
+    /// How many SQL statements this instance has run so far.
+    pub fn statements(&self) -> u64 {
+        self.state.database.statements_started()
+    }
+}
+
+/// Sends GraphQL requests as one user, or anonymously.
+#[derive(Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    graphql_url: String,
+    /// The bearer token sent, if any.
+    pub token: Option<String>,
+    /// The signed-in user, when the harness created it.
+    pub user: Option<UserRow>,
+}
+
+impl Client {
+    /// The signed-in user's id.
+    pub fn user_id(&self) -> &str {
+        &self.user.as_ref().expect("a signed-in client").id
+    }
+
+    /// POSTs `query` with `variables` to /graphql.
+    pub async fn graphql(&self, query: &str, variables: Value) -> Reply {
+        let mut request = self
+            .http
+            .post(&self.graphql_url)
+            .json(&json!({ "query": query, "variables": variables }));
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        Reply::from(request.send().await.expect("a response")).await
+    }
+
+    /// Creates a post and returns its id.
+    pub async fn create_post(&self, title: &str, content: &str) -> String {
+        let reply = self
+            .graphql(
+                "mutation($input: CreatePostInput!) { createPost(input: $input) { id } }",
+                json!({ "input": { "title": title, "content": content } }),
+            )
+            .await;
+        reply.data()["createPost"]["id"]
+            .as_str()
+            .expect("a post id")
+            .to_owned()
+    }
+}
+
+/// An HTTP response to a GraphQL request.
+#[derive(Debug)]
+pub struct Reply {
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// The response headers.
+    pub headers: HeaderMap,
+    /// The JSON body (`Value::Null` when it is not JSON).
+    pub body: Value,
+}
+
+impl Reply {
+    /// Reads a response.
+    pub async fn from(response: reqwest::Response) -> Self {
+        let status = response.status();
+        let headers = response.headers().clone();
+        let text = response.text().await.expect("a body");
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Self {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// `data`, after checking the request succeeded without errors.
+    pub fn data(&self) -> &Value {
+        assert_eq!(self.status, StatusCode::OK, "{:#}", self.body);
+        assert!(
+            self.body.get("errors").is_none(),
+            "unexpected errors: {:#}",
+            self.body
+        );
+        &self.body["data"]
+    }
+
+    /// The only error, after checking there is exactly one.
+    pub fn error(&self) -> &Value {
+        let errors = self.body["errors"].as_array().unwrap_or_else(|| {
+            panic!("expected errors, got {:#}", self.body);
+        });
+        assert_eq!(errors.len(), 1, "{:#}", self.body);
+        &errors[0]
+    }
+
+    /// `extensions.code` of the only error.
+    pub fn error_code(&self) -> &str {
+        self.error()["extensions"]["code"]
+            .as_str()
+            .unwrap_or_else(|| panic!("an error without a code: {:#}", self.body))
+    }
+
+    /// Asserts the only error has `code` and, for BAD_USER_INPUT, names `field`.
+    pub fn assert_error(&self, code: &str, field: Option<&str>) {
+        assert_eq!(self.error_code(), code, "{:#}", self.body);
+        assert_eq!(
+            self.error()["extensions"]["field"].as_str(),
+            field,
+            "{:#}",
+            self.body
+        );
+    }
+}

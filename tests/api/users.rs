@@ -1,0 +1,251 @@
+//! The signed-in user, user lookups and profile changes.
+
+use serde_json::json;
+
+use crate::support::TestApp;
+
+#[tokio::test]
+async fn me_is_the_signed_in_user() {
+    let app = TestApp::new().await;
+    let alice = app.signed_in("alice").await;
+
+    let reply = alice
+        .graphql(
+            "{ me { id email name picture verifiedEmail provider createdAt updatedAt } }",
+            json!({}),
+        )
+        .await;
+
+    let me = &reply.data()["me"];
+    assert_eq!(me["id"], alice.user_id());
+    assert_eq!(me["email"], "alice@example.test");
+    assert_eq!(me["name"], "alice");
+    assert_eq!(me["picture"], json!(null));
+    assert_eq!(me["verifiedEmail"], false);
+    assert_eq!(me["provider"], "festapi");
+    assert!(chrono::DateTime::parse_from_rfc3339(me["createdAt"].as_str().unwrap()).is_ok());
+}
+
+#[tokio::test]
+async fn me_needs_a_signed_in_user() {
+    let app = TestApp::new().await;
+
+    let reply = app.anonymous().graphql("{ me { id } }", json!({})).await;
+
+    reply.assert_error("UNAUTHENTICATED", None);
+    assert_eq!(reply.body["data"], json!(null));
+}
+
+#[tokio::test]
+async fn user_is_found_by_id_or_by_email_ignoring_case() {
+    let app = TestApp::new().await;
+    let alice = app.signed_in("alice").await;
+    let bob = app.signed_in("bob").await;
+    let query = "query($id: ID, $email: String) { user(id: $id, email: $email) { id name } }";
+
+    let by_id = alice.graphql(query, json!({ "id": bob.user_id() })).await;
+    assert_eq!(by_id.data()["user"]["name"], "bob");
+    let by_email = alice
+        .graphql(query, json!({ "email": "BOB@Example.TEST" }))
+        .await;
+    assert_eq!(by_email.data()["user"]["id"], bob.user_id());
+    let absent = alice
+        .graphql(query, json!({ "email": "nobody@example.test" }))
+        .await;
+    assert_eq!(absent.data()["user"], json!(null));
+    let absent = alice.graphql(query, json!({ "id": "google_0" })).await;
+    assert_eq!(absent.data()["user"], json!(null));
+}
+
+#[tokio::test]
+async fn user_takes_exactly_one_argument_and_a_signed_in_user() {
+    let app = TestApp::new().await;
+    let alice = app.signed_in("alice").await;
+    let query = "query($id: ID, $email: String) { user(id: $id, email: $email) { id } }";
+
+    alice
+        .graphql(query, json!({}))
+        .await
+        .assert_error("BAD_USER_INPUT", Some("id"));
+    alice
+        .graphql(
+            query,
+            json!({ "id": alice.user_id(), "email": "alice@example.test" }),
+        )
+        .await
+        .assert_error("BAD_USER_INPUT", Some("id"));
+    app.anonymous()
+        .graphql(query, json!({ "id": alice.user_id() }))
+        .await
+        .assert_error("UNAUTHENTICATED", None);
+}
+
+#[tokio::test]
+async fn users_lists_everyone_newest_first() {
+    let app = TestApp::new().await;
+    let alice = app.signed_in("alice").await;
+    app.create_user("bob").await;
+    app.create_user("carol").await;
+
+    let reply = alice
+        .graphql(
+            "{ users(first: 2) { edges { node { name } } pageInfo { hasNextPage endCursor } } }",
+            json!({}),
+        )
+        .await;
+    let users = &reply.data()["users"];
+    assert_eq!(users["edges"][0]["node"]["name"], "carol");
+    assert_eq!(users["edges"][1]["node"]["name"], "bob");
+    assert_eq!(users["pageInfo"]["hasNextPage"], true);
+
+    let rest = alice
+        .graphql(
+            "query($after: String) { users(first: 2, after: $after) { edges { node { name } } pageInfo { hasNextPage } } }",
+            json!({ "after": users["pageInfo"]["endCursor"] }),
+        )
+        .await;
+    assert_eq!(
+        rest.data()["users"]["edges"],
+        json!([{ "node": { "name": "alice" } }])
+    );
+    assert_eq!(rest.data()["users"]["pageInfo"]["hasNextPage"], false);
+    app.anonymous()
+        .graphql("{ users { edges { cursor } } }", json!({}))
+        .await
+        .assert_error("UNAUTHENTICATED", None);
+}
+
+#[tokio::test]
+async fn e_mail_addresses_are_hidden_from_anonymous_clients() {
+    let app = TestApp::new().await;
+    let alice = app.signed_in("alice").await;
+    let id = alice.create_post("Hello", "World").await;
+    let query = "query($id: ID!) { post(id: $id) { author { name email } } }";
+
+    let anonymous = app.anonymous().graphql(query, json!({ "id": id })).await;
+    anonymous.assert_error("UNAUTHENTICATED", None);
+    let signed_in = alice.graphql(query, json!({ "id": id })).await;
+    assert_eq!(
+        signed_in.data()["post"]["author"]["email"],
+        "alice@example.test"
+    );
+    let name_only = app
+        .anonymous()
+        .graphql(
+            "query($id: ID!) { post(id: $id) { author { name } } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(name_only.data()["post"]["author"]["name"], "alice");
+}
+
+#[tokio::test]
+async fn user_posts_are_a_connection() {
+    let app = TestApp::new().await;
+    let alice = app.signed_in("alice").await;
+    let first = alice.create_post("First", "1").await;
+    let second = alice.create_post("Second", "2").await;
+
+    let reply = alice
+        .graphql(
+            "{ me { posts(first: 1) { edges { node { id } } pageInfo { hasNextPage } } } }",
+            json!({}),
+        )
+        .await;
+    let posts = &reply.data()["me"]["posts"];
+    assert_eq!(posts["edges"][0]["node"]["id"], second);
+    assert_eq!(posts["pageInfo"]["hasNextPage"], true);
+    assert_ne!(first, second);
+}
+
+#[tokio::test]
+async fn update_me_changes_name_and_picture() {
+    let app = TestApp::new().await;
+    let alice = app.signed_in("alice").await;
+    let update = |input: serde_json::Value| {
+        let alice = alice.clone();
+        async move {
+            alice
+                .graphql(
+                    "mutation($input: UpdateMeInput!) { updateMe(input: $input) { name picture } }",
+                    json!({ "input": input }),
+                )
+                .await
+        }
+    };
+
+    let reply =
+        update(json!({ "name": "  Alice Liddell ", "picture": "https://example.com/alice.png" }))
+            .await;
+    assert_eq!(
+        reply.data()["updateMe"],
+        json!({ "name": "Alice Liddell", "picture": "https://example.com/alice.png" })
+    );
+    // Omitting the picture keeps it; null removes it.
+    let reply = update(json!({ "name": "Alice" })).await;
+    assert_eq!(
+        reply.data()["updateMe"]["picture"],
+        "https://example.com/alice.png"
+    );
+    let reply = update(json!({ "picture": null })).await;
+    assert_eq!(
+        reply.data()["updateMe"],
+        json!({ "name": "Alice", "picture": null })
+    );
+    let reply = update(json!({ "picture": "http://example.com/a.png" })).await;
+    assert_eq!(
+        reply.data()["updateMe"]["picture"],
+        "http://example.com/a.png"
+    );
+}
+
+#[tokio::test]
+async fn update_me_refuses_bad_names_and_pictures() {
+    let app = TestApp::new().await;
+    let alice = app.signed_in("alice").await;
+    let update = |input: serde_json::Value| {
+        let alice = alice.clone();
+        async move {
+            alice
+                .graphql(
+                    "mutation($input: UpdateMeInput!) { updateMe(input: $input) { name } }",
+                    json!({ "input": input }),
+                )
+                .await
+        }
+    };
+
+    let reply = update(json!({ "name": "名".repeat(100) })).await;
+    assert_eq!(reply.data()["updateMe"]["name"], "名".repeat(100));
+    for name in ["名".repeat(101), "   ".to_owned(), String::new()] {
+        update(json!({ "name": name }))
+            .await
+            .assert_error("BAD_USER_INPUT", Some("name"));
+    }
+    for picture in [
+        "ftp://example.com/a.png",
+        "javascript:alert(1)",
+        "not a url",
+        "https://",
+    ] {
+        update(json!({ "picture": picture }))
+            .await
+            .assert_error("BAD_USER_INPUT", Some("picture"));
+    }
+    // A refused change leaves the profile as it was.
+    update(json!({ "name": "Valid", "picture": "ftp://x" }))
+        .await
+        .assert_error("BAD_USER_INPUT", Some("picture"));
+    let me = alice.graphql("{ me { name picture } }", json!({})).await;
+    assert_eq!(
+        me.data()["me"],
+        json!({ "name": "名".repeat(100), "picture": null })
+    );
+    app.anonymous()
+        .graphql(
+            "mutation { updateMe(input: { name: \"x\" }) { name } }",
+            json!({}),
+        )
+        .await
+        .assert_error("UNAUTHENTICATED", None);
+}
