@@ -106,7 +106,7 @@ fn classify(error: &mut ServerError, request_id: &str) {
 }
 
 fn mask(error: &mut ServerError, request_id: &str) {
-    error.message = AppError::internal(anyhow::anyhow!("masked")).to_string();
+    error.message = "internal server error".to_owned();
     set(error, "code", "INTERNAL_SERVER_ERROR");
     set(error, "requestId", request_id);
 }
@@ -130,8 +130,11 @@ trait WithCode {
 }
 
 impl WithCode for ServerError {
+    /// Sets the code unless a more specific one is already there.
     fn with_code(mut self, code: &'static str) -> Self {
-        set(&mut self, "code", code);
+        if !has_code(&self) {
+            set(&mut self, "code", code);
+        }
         self
     }
 }

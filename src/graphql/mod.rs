@@ -3,6 +3,7 @@
 
 mod context;
 mod errors;
+mod limits;
 mod loaders;
 mod pagination;
 mod posts;
@@ -14,6 +15,7 @@ use async_graphql::{EmptySubscription, MergedObject, Schema, SchemaBuilder};
 
 pub use context::RequestContext;
 pub use errors::{ErrorCodes, PARSE_FAILED, VALIDATION_FAILED};
+pub use limits::{MAX_ALIASES, MAX_DOCUMENT_BYTES, QueryLimits};
 use loaders::UserLoader;
 
 use crate::state::AppState;
@@ -58,6 +60,7 @@ pub fn build_schema(state: AppState) -> AppSchema {
     let mut builder = builder()
         .data(state)
         .extension(ErrorCodes)
+        .extension(QueryLimits)
         .limit_complexity(MAX_COMPLEXITY)
         .limit_directives(MAX_DIRECTIVES_PER_FIELD);
     builder = if production {

@@ -112,3 +112,66 @@ async fn token_issue_creates_the_database_and_a_working_token() {
         stderr(&bad_email)
     );
 }
+
+#[tokio::test]
+async fn serve_runs_as_in_a_container_and_stops_cleanly_on_sigterm() {
+    let database = TestDatabase::unused();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let address = format!("127.0.0.1:{port}");
+    let mut server = Command::new(env!("CARGO_BIN_EXE_festapi"))
+        .arg("serve")
+        .env_clear()
+        .env("APP_ENV", "production")
+        .env("JWT_SECRET", crate::support::TEST_JWT_SECRET)
+        .env("DATABASE_URL", &database.url)
+        .env("FESTAPI_ADDR", &address)
+        .current_dir(std::env::temp_dir())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+
+    let ready = format!("http://{address}/readyz");
+    let mut answered = false;
+    for _ in 0..100 {
+        if let Ok(response) = reqwest::get(&ready).await {
+            answered = response.status().is_success();
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(answered, "the server did not become ready");
+
+    let killed = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let mut exit = None;
+    for _ in 0..100 {
+        exit = server.try_wait().unwrap();
+        if exit.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let Some(status) = exit else {
+        server.kill().unwrap();
+        panic!("the server did not stop within 10 s of SIGTERM");
+    };
+    assert!(status.success(), "{status}");
+
+    let mut logs = String::new();
+    std::io::Read::read_to_string(&mut server.stderr.take().unwrap(), &mut logs).unwrap();
+    assert!(logs.contains("shutting down"), "{logs}");
+    for line in logs.lines() {
+        assert!(
+            serde_json::from_str::<serde_json::Value>(line).is_ok(),
+            "production logs are JSON lines: {line}"
+        );
+    }
+}

@@ -156,27 +156,117 @@ async fn documents_that_fail_to_parse_or_validate_have_codes() {
 }
 
 #[tokio::test]
-async fn deep_and_wide_queries_are_refused() {
+async fn deep_queries_are_refused() {
     let app = TestApp::new().await;
-    let mut deep = String::from("id");
-    for _ in 0..8 {
-        deep = format!("posts {{ edges {{ node {{ author {{ {deep} }} }} }} }}");
-    }
+    let nested = |levels: usize| {
+        let mut selection = String::from("id");
+        for _ in 0..levels {
+            selection = format!("posts {{ edges {{ node {{ author {{ {selection} }} }} }} }}");
+        }
+        format!("{{ {selection} }}")
+    };
+
+    // Three levels are 13 deep including the leaf; four are 17.
+    assert!(app.anonymous().graphql(&nested(3), json!({})).await.data()["posts"].is_object());
+    let reply = app.anonymous().graphql(&nested(4), json!({})).await;
+    assert_eq!(reply.error_code(), "GRAPHQL_VALIDATION_FAILED");
+}
+
+#[tokio::test]
+async fn alias_and_field_floods_are_refused() {
+    let app = TestApp::new().await;
+    let aliases = |count: usize| -> String {
+        let fields: String = (0..count)
+            .map(|index| format!("a{index}: posts(first: 1) {{ edges {{ cursor }} }} "))
+            .collect();
+        format!("{{ {fields} }}")
+    };
+
+    let allowed = app
+        .anonymous()
+        .graphql(&aliases(festapi::graphql::MAX_ALIASES), json!({}))
+        .await;
+    assert!(allowed.data()["a0"].is_object());
     let reply = app
         .anonymous()
-        .graphql(&format!("{{ {deep} }}"), json!({}))
+        .graphql(&aliases(festapi::graphql::MAX_ALIASES + 1), json!({}))
         .await;
     assert_eq!(reply.error_code(), "GRAPHQL_VALIDATION_FAILED");
+    assert!(
+        reply.error()["message"]
+            .as_str()
+            .unwrap()
+            .contains("aliases"),
+        "{:#}",
+        reply.body
+    );
 
-    let aliases: String = (0..200)
-        .map(|index| format!("a{index}: posts {{ edges {{ cursor }} }} "))
+    let typenames: String = (0..100)
+        .map(|index| format!("t{index}: __typename "))
         .collect();
     let reply = app
         .anonymous()
-        .graphql(&format!("{{ {aliases} }}"), json!({}))
+        .graphql(&format!("{{ {typenames} }}"), json!({}))
+        .await;
+    assert_eq!(reply.data()["t99"], "Query");
+
+    let duplicated = "posts { edges { cursor } } ".repeat(200);
+    let reply = app
+        .anonymous()
+        .graphql(&format!("{{ {duplicated} }}"), json!({}))
         .await;
     assert_eq!(reply.error_code(), "GRAPHQL_VALIDATION_FAILED");
+
+    let padded = format!(
+        "{{ __typename {} }}",
+        " ".repeat(festapi::graphql::MAX_DOCUMENT_BYTES)
+    );
+    let reply = app.anonymous().graphql(&padded, json!({})).await;
+    assert_eq!(reply.error_code(), "GRAPHQL_VALIDATION_FAILED");
 }
+
+#[tokio::test]
+async fn graphiql_introspection_works_in_development() {
+    let app = TestApp::builder()
+        .with_env("APP_ENV", "development")
+        .start()
+        .await;
+
+    let reply = app
+        .anonymous()
+        .graphql(INTROSPECTION_QUERY, json!({}))
+        .await;
+
+    let types = reply.data()["__schema"]["types"].as_array().unwrap();
+    assert!(types.iter().any(|ty| ty["name"] == "PostConnection"));
+}
+
+/// The introspection query GraphiQL sends to draw its documentation explorer.
+const INTROSPECTION_QUERY: &str = r"
+query IntrospectionQuery {
+  __schema {
+    queryType { name } mutationType { name } subscriptionType { name }
+    types { ...FullType }
+    directives { name description isRepeatable locations args { ...InputValue } }
+  }
+}
+fragment FullType on __Type {
+  kind name description specifiedByURL
+  fields(includeDeprecated: true) {
+    name description args { ...InputValue } type { ...TypeRef } isDeprecated deprecationReason
+  }
+  inputFields { ...InputValue }
+  interfaces { ...TypeRef }
+  enumValues(includeDeprecated: true) { name description isDeprecated deprecationReason }
+  possibleTypes { ...TypeRef }
+}
+fragment InputValue on __InputValue { name description type { ...TypeRef } defaultValue }
+fragment TypeRef on __Type {
+  kind name
+  ofType { kind name ofType { kind name ofType { kind name ofType { kind name
+    ofType { kind name ofType { kind name ofType { kind name ofType { kind name } } } } } } } }
+}
+";
 
 #[tokio::test]
 async fn responses_carry_a_request_id() {
