@@ -89,64 +89,69 @@ fn load_dotenv() -> anyhow::Result<()> {
 
 #[tokio::main]
 async fn run(command: Command) -> anyhow::Result<()> {
-    if let Command::Schema = command {
-        print!("{}", graphql::sdl());
-        return Ok(());
-    }
-    let config = Config::from_env().context("invalid configuration")?;
-    telemetry::init(config.env);
-    let database_url = config.database.url();
     match command {
-        Command::Schema => {}
-        Command::Serve => server::serve(config).await?,
-        Command::Migrate { action } => {
-            festapi::db::create_database_if_missing(database_url).await?;
-            match action {
-                MigrateAction::Run => {
-                    let applied = migrations::run_pending(database_url).await?;
-                    if applied.is_empty() {
-                        println!("nothing to apply: the schema is up to date");
-                    }
-                    for name in applied {
-                        println!("applied  {name}");
-                    }
-                }
-                MigrateAction::Revert => match migrations::revert_last(database_url).await? {
-                    Some(name) => println!("reverted {name}"),
-                    None => println!("nothing to revert: no migration is applied"),
-                },
-                MigrateAction::Status => {
-                    for migration in migrations::status(database_url).await? {
-                        let state = if migration.applied {
-                            "applied"
-                        } else {
-                            "pending"
-                        };
-                        println!("{state:<8} {}", migration.name);
-                    }
-                }
-            }
+        Command::Schema => {
+            print!("{}", graphql::sdl());
+            Ok(())
         }
+        Command::Serve => server::serve(load_config()?).await,
+        Command::Migrate { action } => migrate(action, &load_config()?).await,
         Command::Token {
             action: TokenAction::Issue { email, name },
-        } => {
-            server::prepare_database(&config.database).await?;
-            let state = festapi::AppState::new(&config)?;
-            let user = users::find_or_create_local(&state.database, &email, name.as_deref())
-                .await
-                .map_err(|error| anyhow::anyhow!("{error}"))?;
-            let issued = state
-                .tokens
-                .issue_access_token(&user.id)
-                .map_err(|error| anyhow::anyhow!("{error}"))?;
-            eprintln!(
-                "access token for {} ({}), valid for {} minutes:",
-                user.email,
-                user.id,
-                state.tokens.access_ttl().as_secs() / 60
-            );
-            println!("{}", issued.token);
+        } => issue_token(&load_config()?, &email, name.as_deref()).await,
+    }
+}
+
+/// Reads the configuration and starts logging as it asks.
+fn load_config() -> anyhow::Result<Config> {
+    let config = Config::from_env().context("invalid configuration")?;
+    telemetry::init(config.env);
+    Ok(config)
+}
+
+async fn migrate(action: MigrateAction, config: &Config) -> anyhow::Result<()> {
+    let database_url = config.database.url();
+    festapi::db::create_database_if_missing(database_url).await?;
+    match action {
+        MigrateAction::Run => {
+            let applied = migrations::run_pending(database_url).await?;
+            if applied.is_empty() {
+                println!("nothing to apply: the schema is up to date");
+            }
+            for name in applied {
+                println!("applied  {name}");
+            }
+        }
+        MigrateAction::Revert => match migrations::revert_last(database_url).await? {
+            Some(name) => println!("reverted {name}"),
+            None => println!("nothing to revert: no migration is applied"),
+        },
+        MigrateAction::Status => {
+            for migration in migrations::status(database_url).await? {
+                let state = if migration.applied {
+                    "applied"
+                } else {
+                    "pending"
+                };
+                println!("{state:<8} {}", migration.name);
+            }
         }
     }
+    Ok(())
+}
+
+/// Prints an access token for `email`, creating that user first when needed.
+async fn issue_token(config: &Config, email: &str, name: Option<&str>) -> anyhow::Result<()> {
+    server::prepare_database(&config.database).await?;
+    let state = festapi::AppState::new(config)?;
+    let user = users::find_or_create_local(&state.database, email, name).await?;
+    let issued = state.tokens.issue_access_token(&user.id)?;
+    eprintln!(
+        "access token for {} ({}), valid for {} minutes:",
+        user.email,
+        user.id,
+        state.tokens.access_ttl().as_secs() / 60
+    );
+    println!("{}", issued.token);
     Ok(())
 }

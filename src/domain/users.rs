@@ -35,11 +35,12 @@ pub fn valid_picture(raw: &str) -> Result<String, AppError> {
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) {
         return Err(invalid("must be an http or https URL"));
     }
-    // The text as given: an `https://` prefix is kept, which the stored check relies on.
-    if !text.starts_with("http://") && !text.starts_with("https://") {
-        return Ok(url.to_string());
+    // Stored as given, unless the scheme is not in lower case: the normalized form fixes that.
+    if text.starts_with("http://") || text.starts_with("https://") {
+        Ok(text.to_owned())
+    } else {
+        Ok(url.to_string())
     }
-    Ok(text.to_owned())
 }
 
 /// An e-mail address as stored: trimmed, one `@` between a non-empty local part and domain.

@@ -43,7 +43,7 @@ impl Extension for ErrorCodes {
     ) -> ServerResult<ExecutableDocument> {
         next.run(ctx, query, variables)
             .await
-            .map_err(|error| error.with_code(PARSE_FAILED))
+            .map_err(|error| with_code(error, PARSE_FAILED))
     }
 
     async fn validation(
@@ -54,7 +54,7 @@ impl Extension for ErrorCodes {
         next.run(ctx).await.map_err(|errors| {
             errors
                 .into_iter()
-                .map(|error| error.with_code(VALIDATION_FAILED))
+                .map(|error| with_code(error, VALIDATION_FAILED))
                 .collect()
         })
     }
@@ -125,16 +125,10 @@ fn set(error: &mut ServerError, name: &str, value: &str) {
         .set(name, value);
 }
 
-trait WithCode {
-    fn with_code(self, code: &'static str) -> Self;
-}
-
-impl WithCode for ServerError {
-    /// Sets the code unless a more specific one is already there.
-    fn with_code(mut self, code: &'static str) -> Self {
-        if !has_code(&self) {
-            set(&mut self, "code", code);
-        }
-        self
+/// `error` with `code`, unless it already has a more specific one.
+fn with_code(mut error: ServerError, code: &str) -> ServerError {
+    if !has_code(&error) {
+        set(&mut error, "code", code);
     }
+    error
 }
