@@ -338,3 +338,79 @@ async fn authors_of_a_page_load_in_one_query() {
         "listing 100 posts with their authors ran {statements} statements"
     );
 }
+
+#[tokio::test]
+async fn database_refuses_what_the_api_refuses() {
+    use diesel::ExpressionMethods as _;
+    use diesel_async::RunQueryDsl as _;
+    use festapi::db::schema::{posts, users};
+
+    let app = TestApp::new().await;
+    let alice = app.create_user("alice").await;
+    let mut connection = app.state.database.connection().await.unwrap();
+    let post = |id: &str, title: String, content: &str| {
+        diesel::insert_into(posts::table).values((
+            posts::id.eq(id.to_owned()),
+            posts::title.eq(title),
+            posts::content.eq(content.to_owned()),
+            posts::author_id.eq(alice.id.clone()),
+        ))
+    };
+
+    assert!(
+        post("p1", "a".repeat(200), "ok")
+            .execute(&mut connection)
+            .await
+            .is_ok()
+    );
+    for (id, title, content) in [
+        ("p2", "a".repeat(201), "ok"),
+        ("p3", "   ".to_owned(), "ok"),
+        ("p4", "ok".to_owned(), ""),
+        ("p5", "ok".to_owned(), " \n "),
+    ] {
+        let refused = post(id, title, content).execute(&mut connection).await;
+        assert!(refused.is_err(), "{id} was stored");
+    }
+    let orphan = diesel::insert_into(posts::table)
+        .values((
+            posts::id.eq("p6"),
+            posts::title.eq("t"),
+            posts::content.eq("c"),
+            posts::author_id.eq("nobody"),
+        ))
+        .execute(&mut connection)
+        .await;
+    assert!(orphan.is_err(), "a post without an author was stored");
+
+    let bad_picture = diesel::update(users::table)
+        .set(users::picture.eq("ftp://example.com/a.png"))
+        .execute(&mut connection)
+        .await;
+    assert!(bad_picture.is_err(), "an ftp picture was stored");
+    let same_email = diesel::insert_into(users::table)
+        .values((
+            users::id.eq("google_1"),
+            users::email.eq("ALICE@example.test"),
+            users::name.eq("Impostor"),
+            users::provider.eq("google"),
+            users::provider_id.eq("1"),
+        ))
+        .execute(&mut connection)
+        .await;
+    assert!(
+        same_email.is_err(),
+        "an e-mail differing only in case was stored"
+    );
+
+    // Deleting a user deletes their posts.
+    diesel::delete(users::table)
+        .execute(&mut connection)
+        .await
+        .unwrap();
+    let remaining: i64 = diesel::QueryDsl::count(posts::table)
+        .get_result(&mut connection)
+        .await
+        .unwrap();
+    assert_eq!(remaining, 0);
+}
