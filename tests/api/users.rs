@@ -2,7 +2,16 @@
 
 use serde_json::json;
 
-use crate::support::TestApp;
+use crate::support::{Client, Reply, TestApp};
+
+async fn update_me(client: &Client, input: serde_json::Value) -> Reply {
+    client
+        .graphql(
+            "mutation($input: UpdateMeInput!) { updateMe(input: $input) { name picture } }",
+            json!({ "input": input }),
+        )
+        .await
+}
 
 #[tokio::test]
 async fn me_is_the_signed_in_user() {
@@ -162,37 +171,28 @@ async fn user_posts_are_a_connection() {
 async fn update_me_changes_name_and_picture() {
     let app = TestApp::new().await;
     let alice = app.signed_in("alice").await;
-    let update = |input: serde_json::Value| {
-        let alice = alice.clone();
-        async move {
-            alice
-                .graphql(
-                    "mutation($input: UpdateMeInput!) { updateMe(input: $input) { name picture } }",
-                    json!({ "input": input }),
-                )
-                .await
-        }
-    };
 
-    let reply =
-        update(json!({ "name": "  Alice Liddell ", "picture": "https://example.com/alice.png" }))
-            .await;
+    let reply = update_me(
+        &alice,
+        json!({ "name": "  Alice Liddell ", "picture": "https://example.com/alice.png" }),
+    )
+    .await;
     assert_eq!(
         reply.data()["updateMe"],
         json!({ "name": "Alice Liddell", "picture": "https://example.com/alice.png" })
     );
     // Omitting the picture keeps it; null removes it.
-    let reply = update(json!({ "name": "Alice" })).await;
+    let reply = update_me(&alice, json!({ "name": "Alice" })).await;
     assert_eq!(
         reply.data()["updateMe"]["picture"],
         "https://example.com/alice.png"
     );
-    let reply = update(json!({ "picture": null })).await;
+    let reply = update_me(&alice, json!({ "picture": null })).await;
     assert_eq!(
         reply.data()["updateMe"],
         json!({ "name": "Alice", "picture": null })
     );
-    let reply = update(json!({ "picture": "http://example.com/a.png" })).await;
+    let reply = update_me(&alice, json!({ "picture": "http://example.com/a.png" })).await;
     assert_eq!(
         reply.data()["updateMe"]["picture"],
         "http://example.com/a.png"
@@ -203,22 +203,11 @@ async fn update_me_changes_name_and_picture() {
 async fn update_me_refuses_bad_names_and_pictures() {
     let app = TestApp::new().await;
     let alice = app.signed_in("alice").await;
-    let update = |input: serde_json::Value| {
-        let alice = alice.clone();
-        async move {
-            alice
-                .graphql(
-                    "mutation($input: UpdateMeInput!) { updateMe(input: $input) { name } }",
-                    json!({ "input": input }),
-                )
-                .await
-        }
-    };
 
-    let reply = update(json!({ "name": "名".repeat(100) })).await;
+    let reply = update_me(&alice, json!({ "name": "名".repeat(100) })).await;
     assert_eq!(reply.data()["updateMe"]["name"], "名".repeat(100));
     for name in ["名".repeat(101), "   ".to_owned(), String::new()] {
-        update(json!({ "name": name }))
+        update_me(&alice, json!({ "name": name }))
             .await
             .assert_error("BAD_USER_INPUT", Some("name"));
     }
@@ -228,12 +217,12 @@ async fn update_me_refuses_bad_names_and_pictures() {
         "not a url",
         "https://",
     ] {
-        update(json!({ "picture": picture }))
+        update_me(&alice, json!({ "picture": picture }))
             .await
             .assert_error("BAD_USER_INPUT", Some("picture"));
     }
     // A refused change leaves the profile as it was.
-    update(json!({ "name": "Valid", "picture": "ftp://x" }))
+    update_me(&alice, json!({ "name": "Valid", "picture": "ftp://x" }))
         .await
         .assert_error("BAD_USER_INPUT", Some("picture"));
     let me = alice.graphql("{ me { name picture } }", json!({})).await;
