@@ -186,6 +186,26 @@ async fn authorization_header_must_be_bearer() {
 }
 
 #[tokio::test]
+async fn bearer_scheme_is_case_insensitive() {
+    let app = TestApp::new().await;
+    let alice = app.signed_in("alice").await;
+
+    let response = reqwest::Client::new()
+        .post(app.url("/graphql"))
+        .header(
+            "authorization",
+            format!("bearer {}", alice.token.as_deref().unwrap()),
+        )
+        .json(&json!({ "query": "{ me { id } }" }))
+        .send()
+        .await
+        .unwrap();
+
+    let reply = crate::support::Reply::from(response).await;
+    assert_eq!(reply.data()["me"]["id"], alice.user_id());
+}
+
+#[tokio::test]
 async fn logout_revokes_token_everywhere() {
     let app = TestApp::new().await;
     let replica = app.another_instance().await;

@@ -11,6 +11,7 @@ mod support;
 
 mod auth;
 mod cli;
+mod database;
 mod http;
 mod migrations;
 mod pagination;
