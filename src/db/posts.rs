@@ -4,6 +4,7 @@ use diesel::dsl::exists;
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
+use crate::db::before_cursor;
 use crate::db::models::{NewPost, PostChanges, PostRow};
 use crate::db::schema::posts;
 use crate::domain::pagination::{Page, PageRequest};
@@ -40,14 +41,7 @@ pub async fn page(
         query = query.filter(posts::author_id.eq(author_id));
     }
     if let Some(after) = &request.after {
-        // `created_at <= c` bounds the index scan; the second test settles ties on `id`.
-        query = query.filter(
-            posts::created_at.le(after.created_at).and(
-                posts::created_at
-                    .lt(after.created_at)
-                    .or(posts::id.lt(&after.id)),
-            ),
-        );
+        query = query.filter(before_cursor(posts::created_at, posts::id, after));
     }
     let rows = query.load(connection).await?;
     Ok(request.page_from(rows))

@@ -4,6 +4,7 @@ use diesel::dsl::{exists, not};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
+use crate::db::before_cursor;
 use crate::db::models::{NewUser, UserChanges, UserRow};
 use crate::db::schema::{token_blacklist, users};
 use crate::domain::pagination::{Page, PageRequest};
@@ -77,14 +78,7 @@ pub async fn page(
         .limit(request.fetch_limit())
         .into_boxed();
     if let Some(after) = &request.after {
-        // `created_at <= c` bounds the index scan; the second test settles ties on `id`.
-        query = query.filter(
-            users::created_at.le(after.created_at).and(
-                users::created_at
-                    .lt(after.created_at)
-                    .or(users::id.lt(&after.id)),
-            ),
-        );
+        query = query.filter(before_cursor(users::created_at, users::id, after));
     }
     let rows = query.load(connection).await?;
     Ok(request.page_from(rows))
