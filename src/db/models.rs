@@ -60,7 +60,7 @@ pub struct UserChanges {
 }
 
 /// A post as stored.
-#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Identifiable)]
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, QueryableByName, Selectable, Identifiable)]
 #[diesel(table_name = posts, check_for_backend(diesel::pg::Pg))]
 pub struct PostRow {
     /// An opaque id: `post_` and a time-ordered UUID for new posts.

@@ -1,7 +1,10 @@
 //! Queries on `posts`.
 
+use std::collections::HashMap;
+
 use diesel::dsl::exists;
 use diesel::prelude::*;
+use diesel::sql_types::{Array, BigInt, Text, Timestamptz};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use crate::db::before_cursor;
@@ -45,6 +48,56 @@ pub async fn page(
     }
     let rows = query.load(connection).await?;
     Ok(request.page_from(rows))
+}
+
+/// The first page of posts of each of `author_ids`, newest first, in one round trip.
+///
+/// The query builder cannot express a lateral join, hence the SQL text; every value is bound.
+pub async fn pages_by_authors(
+    connection: &mut AsyncPgConnection,
+    author_ids: &[String],
+    request: &PageRequest,
+) -> QueryResult<HashMap<String, Page<PostRow>>> {
+    const FIRST_PAGES: &str = "SELECT page.* FROM unnest($1::text[]) AS authors(id) \
+        CROSS JOIN LATERAL (SELECT * FROM posts WHERE posts.author_id = authors.id \
+        ORDER BY posts.created_at DESC, posts.id DESC LIMIT $2) AS page";
+    const LATER_PAGES: &str = "SELECT page.* FROM unnest($1::text[]) AS authors(id) \
+        CROSS JOIN LATERAL (SELECT * FROM posts WHERE posts.author_id = authors.id \
+        AND posts.created_at <= $3 AND (posts.created_at < $3 OR posts.id < $4) \
+        ORDER BY posts.created_at DESC, posts.id DESC LIMIT $2) AS page";
+
+    let rows: Vec<PostRow> = match &request.after {
+        None => {
+            diesel::sql_query(FIRST_PAGES)
+                .bind::<Array<Text>, _>(author_ids)
+                .bind::<BigInt, _>(request.fetch_limit())
+                .load(connection)
+                .await?
+        }
+        Some(after) => {
+            diesel::sql_query(LATER_PAGES)
+                .bind::<Array<Text>, _>(author_ids)
+                .bind::<BigInt, _>(request.fetch_limit())
+                .bind::<Timestamptz, _>(after.created_at)
+                .bind::<Text, _>(&after.id)
+                .load(connection)
+                .await?
+        }
+    };
+
+    let mut rows_by_author: HashMap<String, Vec<PostRow>> = author_ids
+        .iter()
+        .map(|id| (id.clone(), Vec::new()))
+        .collect();
+    for row in rows {
+        if let Some(author_rows) = rows_by_author.get_mut(&row.author_id) {
+            author_rows.push(row);
+        }
+    }
+    Ok(rows_by_author
+        .into_iter()
+        .map(|(author_id, rows)| (author_id, request.page_from(rows)))
+        .collect())
 }
 
 /// Inserts a post and returns it as stored.

@@ -16,7 +16,7 @@ pub const DEFAULT_PAGE_SIZE: i32 = 20;
 pub const MAX_PAGE_SIZE: i32 = 100;
 
 /// A position in a list: the sort key of the last row seen.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Cursor {
     /// The row's creation time.
     pub created_at: DateTime<Utc>,
@@ -58,7 +58,7 @@ impl Cursor {
 }
 
 /// A validated request for one page: its size and where it starts.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct PageRequest {
     /// How many items the page holds, 0 to [`MAX_PAGE_SIZE`].
     pub first: i64,

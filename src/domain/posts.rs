@@ -1,5 +1,7 @@
 //! Posts: what a valid post is, and that only its author may change or delete it.
 
+use std::collections::HashMap;
+
 use uuid::Uuid;
 
 use crate::db::models::{NewPost, PostChanges, PostRow};
@@ -42,6 +44,16 @@ pub async fn page(
 ) -> Result<Page<PostRow>, AppError> {
     let mut connection = database.connection().await?;
     Ok(posts::page(&mut connection, author_id, request).await?)
+}
+
+/// The page `request` of posts of each of `author_ids`, newest first, in one query.
+pub async fn pages_by_authors(
+    database: &Database,
+    author_ids: &[String],
+    request: &PageRequest,
+) -> Result<HashMap<String, Page<PostRow>>, AppError> {
+    let mut connection = database.connection().await?;
+    Ok(posts::pages_by_authors(&mut connection, author_ids, request).await?)
 }
 
 /// Publishes a post by `author_id`.

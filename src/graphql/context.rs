@@ -1,6 +1,7 @@
 //! What resolvers know about the request they serve.
 
 use async_graphql::Context;
+use async_graphql::dataloader::DataLoader;
 
 use crate::auth::Session;
 use crate::error::AppError;
@@ -21,6 +22,8 @@ pub(crate) trait ContextExt {
     fn app(&self) -> Result<&AppState, AppError>;
     /// The request's context.
     fn request(&self) -> Result<&RequestContext, AppError>;
+    /// The request's DataLoader of `L`.
+    fn loader<L: Send + Sync + 'static>(&self) -> Result<&DataLoader<L>, AppError>;
     /// The signed-in session; UNAUTHENTICATED for anonymous requests.
     fn session(&self) -> Result<&Session, AppError> {
         self.request()?.session.as_ref().ok_or_else(|| {
@@ -39,6 +42,11 @@ impl ContextExt for Context<'_> {
 
     fn request(&self) -> Result<&RequestContext, AppError> {
         self.data::<RequestContext>()
+            .map_err(|error| AppError::internal(anyhow::anyhow!(error.message)))
+    }
+
+    fn loader<L: Send + Sync + 'static>(&self) -> Result<&DataLoader<L>, AppError> {
+        self.data::<DataLoader<L>>()
             .map_err(|error| AppError::internal(anyhow::anyhow!(error.message)))
     }
 }

@@ -5,8 +5,9 @@ use std::collections::HashMap;
 use async_graphql::dataloader::Loader;
 
 use crate::db::Database;
-use crate::db::models::UserRow;
-use crate::domain::users;
+use crate::db::models::{PostRow, UserRow};
+use crate::domain::pagination::{Cursor, Page, PageRequest};
+use crate::domain::{posts, users};
 use crate::error::AppError;
 
 /// Loads users by id, so the authors of a page of posts cost one query, not one each.
@@ -30,5 +31,64 @@ impl Loader<String> for UserLoader {
             .into_iter()
             .map(|user| (user.id.clone(), user))
             .collect())
+    }
+}
+
+/// One author's page of posts, as `User.posts(first, after)` asks for it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct AuthorPostsKey {
+    /// Whose posts.
+    pub(crate) author_id: String,
+    /// How many posts.
+    pub(crate) first: i64,
+    /// Where the page starts.
+    pub(crate) after: Option<Cursor>,
+}
+
+/// Loads pages of posts per author, so `posts` under a list of users costs one query, not one
+/// per user.
+pub(crate) struct AuthorPostsLoader {
+    database: Database,
+}
+
+impl AuthorPostsLoader {
+    pub(crate) fn new(database: Database) -> Self {
+        Self { database }
+    }
+}
+
+impl Loader<AuthorPostsKey> for AuthorPostsLoader {
+    type Value = Page<PostRow>;
+    type Error = AppError;
+
+    async fn load(
+        &self,
+        keys: &[AuthorPostsKey],
+    ) -> Result<HashMap<AuthorPostsKey, Page<PostRow>>, AppError> {
+        // Users listed together nearly always ask for the same page: one query per distinct page.
+        let mut authors_by_page: HashMap<PageRequest, Vec<String>> = HashMap::new();
+        for key in keys {
+            let request = PageRequest {
+                first: key.first,
+                after: key.after.clone(),
+            };
+            authors_by_page
+                .entry(request)
+                .or_default()
+                .push(key.author_id.clone());
+        }
+        let mut pages = HashMap::with_capacity(keys.len());
+        for (request, author_ids) in authors_by_page {
+            let by_author = posts::pages_by_authors(&self.database, &author_ids, &request).await?;
+            pages.extend(by_author.into_iter().map(|(author_id, page)| {
+                let key = AuthorPostsKey {
+                    author_id,
+                    first: request.first,
+                    after: request.after.clone(),
+                };
+                (key, page)
+            }));
+        }
+        Ok(pages)
     }
 }

@@ -16,7 +16,7 @@ use async_graphql::{EmptySubscription, MergedObject, Schema, SchemaBuilder};
 pub use context::RequestContext;
 pub use errors::{ErrorCodes, PARSE_FAILED, VALIDATION_FAILED};
 pub use limits::{MAX_ALIASES, MAX_DOCUMENT_BYTES, QueryLimits};
-use loaders::UserLoader;
+use loaders::{AuthorPostsLoader, UserLoader};
 
 use crate::state::AppState;
 
@@ -89,5 +89,9 @@ pub async fn execute(
     context: RequestContext,
 ) -> async_graphql::Response {
     let users = DataLoader::new(UserLoader::new(state.database.clone()), tokio::spawn);
-    schema.execute(request.data(context).data(users)).await
+    let author_posts =
+        DataLoader::new(AuthorPostsLoader::new(state.database.clone()), tokio::spawn);
+    schema
+        .execute(request.data(context).data(users).data(author_posts))
+        .await
 }

@@ -1,7 +1,6 @@
 //! The `Post` type, post queries and the mutations of posts.
 
 use async_graphql::connection::Connection;
-use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, ID, InputObject, Object};
 use chrono::{DateTime, Utc};
 
@@ -43,10 +42,10 @@ impl Post {
 
     /// Who wrote the post.
     async fn author(&self, ctx: &Context<'_>) -> Result<User, AppError> {
-        let loader = ctx
-            .data::<DataLoader<UserLoader>>()
-            .map_err(|error| AppError::internal(anyhow::anyhow!(error.message)))?;
-        let author = loader.load_one(self.0.author_id.clone()).await?;
+        let author = ctx
+            .loader::<UserLoader>()?
+            .load_one(self.0.author_id.clone())
+            .await?;
         author.map(User).ok_or_else(|| {
             AppError::internal(anyhow::anyhow!(
                 "post {} names missing author {}",

@@ -5,11 +5,11 @@ use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object};
 use chrono::{DateTime, Utc};
 
 use crate::db::models::UserRow;
-use crate::domain::pagination::PageRequest;
-use crate::domain::posts;
+use crate::domain::pagination::{Page, PageRequest};
 use crate::domain::users::{self, Patch};
 use crate::error::AppError;
 use crate::graphql::context::ContextExt as _;
+use crate::graphql::loaders::{AuthorPostsKey, AuthorPostsLoader};
 use crate::graphql::pagination::connection;
 use crate::graphql::posts::Post;
 
@@ -74,8 +74,21 @@ impl User {
         #[graphql(desc = "The `endCursor` of the previous page.")] after: Option<String>,
     ) -> Result<Connection<String, Post>, AppError> {
         let request = PageRequest::new(first, after.as_deref())?;
-        let page = posts::page(&ctx.app()?.database, Some(&self.0.id), &request).await?;
-        Ok(connection(page, request.after.is_some()))
+        let after_given = request.after.is_some();
+        let key = AuthorPostsKey {
+            author_id: self.0.id.clone(),
+            first: request.first,
+            after: request.after,
+        };
+        let page = ctx
+            .loader::<AuthorPostsLoader>()?
+            .load_one(key)
+            .await?
+            .unwrap_or(Page {
+                items: Vec::new(),
+                has_next_page: false,
+            });
+        Ok(connection(page, after_given))
     }
 }
 

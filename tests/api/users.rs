@@ -238,3 +238,69 @@ async fn update_me_refuses_bad_names_and_pictures() {
         .await
         .assert_error("UNAUTHENTICATED", None);
 }
+
+#[tokio::test]
+async fn posts_of_listed_users_load_in_one_query() {
+    let app = TestApp::new().await;
+    let mut expected = Vec::new();
+    for index in 0..20 {
+        let author = app.signed_in(&format!("author{index}")).await;
+        let mut titles = Vec::new();
+        for number in 0..index % 4 {
+            let title = format!("{index}.{number}");
+            author.create_post(&title, "body").await;
+            titles.push(title);
+        }
+        titles.reverse();
+        expected.push((format!("author{index}"), titles));
+    }
+    expected.reverse();
+    let viewer = app.signed_in("viewer").await;
+    let query = "query($after: String) { users(first: 21) { edges { node { id name posts(first: 2, after: $after) { edges { node { title author { name } } } pageInfo { hasNextPage endCursor } } } } } }";
+
+    let before = app.statements();
+    let reply = viewer.graphql(query, json!({})).await;
+    let statements = app.statements() - before;
+
+    let users = reply.data()["users"]["edges"].as_array().unwrap();
+    assert_eq!(users[0]["node"]["name"], "viewer");
+    for ((name, titles), user) in expected.iter().zip(&users[1..]) {
+        let node = &user["node"];
+        assert_eq!(node["name"], name.as_str());
+        let shown: Vec<&str> = node["posts"]["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|edge| edge["node"]["title"].as_str().unwrap())
+            .collect();
+        let first_two: Vec<&str> = titles.iter().take(2).map(String::as_str).collect();
+        assert_eq!(shown, first_two, "{name}");
+        assert_eq!(
+            node["posts"]["pageInfo"]["hasNextPage"],
+            titles.len() > 2,
+            "{name}"
+        );
+    }
+    // Session, users page, every user's posts, every post's author; a slow machine may split a
+    // DataLoader batch in two.
+    assert!(
+        (4..=6).contains(&statements),
+        "listing 21 users with their posts ran {statements} statements"
+    );
+
+    // The next page of one author's posts, through the same batched path.
+    let author3 = &users
+        .iter()
+        .find(|user| user["node"]["name"] == "author3")
+        .unwrap()["node"];
+    let rest = viewer
+        .graphql(
+            "query($id: ID, $after: String) { user(id: $id) { posts(first: 2, after: $after) { edges { node { title } } pageInfo { hasNextPage } } } }",
+            json!({ "id": author3["id"], "after": author3["posts"]["pageInfo"]["endCursor"] }),
+        )
+        .await;
+    assert_eq!(
+        rest.data()["user"]["posts"],
+        json!({ "edges": [{ "node": { "title": "3.0" } }], "pageInfo": { "hasNextPage": false } })
+    );
+}
