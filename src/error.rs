@@ -31,9 +31,12 @@ pub enum AppError {
     #[error("the service is temporarily unavailable; please retry shortly")]
     Unavailable(#[source] anyhow::Error),
     /// Anything else: a bug or an unexpected failure. The cause is logged, never shown.
-    #[error("internal server error")]
+    #[error("{INTERNAL_MESSAGE}")]
     Internal(#[source] anyhow::Error),
 }
+
+/// What clients are told of an internal failure.
+pub const INTERNAL_MESSAGE: &str = "internal server error";
 
 impl AppError {
     /// The stable code clients branch on (`extensions.code` in GraphQL responses).
@@ -45,6 +48,27 @@ impl AppError {
             Self::InvalidInput { .. } => "BAD_USER_INPUT",
             Self::Unavailable(_) => "SERVICE_UNAVAILABLE",
             Self::Internal(_) => "INTERNAL_SERVER_ERROR",
+        }
+    }
+
+    /// Logs the cause of an internal or availability failure, tagged with the request id;
+    /// errors about the request itself are the client's business and are not logged.
+    pub fn log_cause(&self, request_id: &str) {
+        match self {
+            Self::Internal(cause) => {
+                tracing::error!(request_id, cause = format!("{cause:#}"), "request failed");
+            }
+            Self::Unavailable(cause) => {
+                tracing::warn!(
+                    request_id,
+                    cause = format!("{cause:#}"),
+                    "service unavailable"
+                );
+            }
+            Self::Unauthenticated(_)
+            | Self::Forbidden(_)
+            | Self::NotFound(_)
+            | Self::InvalidInput { .. } => {}
         }
     }
 

@@ -13,7 +13,7 @@ use async_graphql::extensions::{
 use async_graphql::parser::types::ExecutableDocument;
 use async_graphql::{Response, ServerError, ServerResult, ValidationResult, Variables};
 
-use crate::error::AppError;
+use crate::error::{AppError, INTERNAL_MESSAGE};
 use crate::graphql::RequestContext;
 
 /// `extensions.code` of a document that does not parse.
@@ -91,22 +91,17 @@ fn classify(error: &mut ServerError, request_id: &str) {
         mask(error, request_id);
         return;
     };
+    app_error.log_cause(request_id);
     match app_error {
         AppError::InvalidInput { field, .. } => set(error, "field", field),
-        AppError::Unavailable(cause) => {
-            tracing::warn!(request_id, path = ?error.path, cause = format!("{cause:#}"), "service unavailable");
-        }
-        AppError::Internal(cause) => {
-            tracing::error!(request_id, path = ?error.path, cause = format!("{cause:#}"), "request failed");
-            set(error, "requestId", request_id);
-        }
-        AppError::Unauthenticated(_) | AppError::Forbidden(_) | AppError::NotFound(_) => {}
+        AppError::Internal(_) => set(error, "requestId", request_id),
+        _ => {}
     }
     set(error, "code", app_error.code());
 }
 
 fn mask(error: &mut ServerError, request_id: &str) {
-    error.message = "internal server error".to_owned();
+    error.message = INTERNAL_MESSAGE.to_owned();
     set(error, "code", "INTERNAL_SERVER_ERROR");
     set(error, "requestId", request_id);
 }

@@ -8,7 +8,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::error::AppError;
+use crate::error::{AppError, INTERNAL_MESSAGE};
 
 /// The HTTP status an error is answered with.
 fn status(error: &AppError) -> StatusCode {
@@ -24,21 +24,12 @@ fn status(error: &AppError) -> StatusCode {
 
 /// Renders `error` for request `request_id`, logging internal causes.
 pub(crate) fn error_response(error: &AppError, request_id: &str) -> Response {
+    error.log_cause(request_id);
     let mut extensions = json!({ "code": error.code() });
     match error {
-        AppError::Internal(cause) => {
-            tracing::error!(request_id, cause = format!("{cause:#}"), "request failed");
-            extensions["requestId"] = request_id.into();
-        }
-        AppError::Unavailable(cause) => {
-            tracing::warn!(
-                request_id,
-                cause = format!("{cause:#}"),
-                "service unavailable"
-            );
-        }
+        AppError::Internal(_) => extensions["requestId"] = request_id.into(),
         AppError::InvalidInput { field, .. } => extensions["field"] = (*field).into(),
-        AppError::Unauthenticated(_) | AppError::Forbidden(_) | AppError::NotFound(_) => {}
+        _ => {}
     }
     let body = json!({ "errors": [{ "message": error.to_string(), "extensions": extensions }] });
     let mut response = (status(error), Json(body)).into_response();
@@ -68,6 +59,6 @@ pub(crate) fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
     request_error(
         StatusCode::INTERNAL_SERVER_ERROR,
         "INTERNAL_SERVER_ERROR",
-        "internal server error",
+        INTERNAL_MESSAGE,
     )
 }

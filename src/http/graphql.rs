@@ -15,7 +15,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 
 use crate::auth::{self, Session};
-use crate::error::AppError;
+use crate::error::{AppError, INTERNAL_MESSAGE};
 use crate::graphql::{self, PARSE_FAILED, RequestContext, VALIDATION_FAILED};
 use crate::http::HttpState;
 use crate::http::REQUEST_ID_HEADER;
@@ -255,7 +255,7 @@ impl ResponseFormat {
                     return request_error(
                         StatusCode::INTERNAL_SERVER_ERROR,
                         "INTERNAL_SERVER_ERROR",
-                        "internal server error",
+                        INTERNAL_MESSAGE,
                     );
                 }
             }
