@@ -94,6 +94,20 @@ pub struct Config {
     pub database: DatabaseConfig,
     /// The access-token settings.
     pub jwt: JwtConfig,
+    /// `CORS_ALLOWED_ORIGINS`: which browser origins may call the API.
+    pub cors_origins: CorsOrigins,
+}
+
+/// The web origins browsers may call the API from (CORS).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum CorsOrigins {
+    /// No cross-origin browser calls (the default); apps and servers are unaffected.
+    #[default]
+    None,
+    /// Any origin (`*`). Tokens travel in a header, never in cookies, so no credentials are allowed.
+    Any,
+    /// Exactly these origins, e.g. `https://app.example.com`.
+    List(Vec<String>),
 }
 
 /// How to reach PostgreSQL and how to share connections to it.
@@ -181,6 +195,7 @@ impl Config {
             addr,
             database,
             jwt,
+            cors_origins: cors_origins(read("CORS_ALLOWED_ORIGINS"))?,
         })
     }
 }
@@ -260,6 +275,39 @@ fn check_database_url(url: &str) -> Result<(), ConfigError> {
         return Err(problem("names no database"));
     }
     Ok(())
+}
+
+fn cors_origins(value: Option<String>) -> Result<CorsOrigins, ConfigError> {
+    let Some(value) = value else {
+        return Ok(CorsOrigins::None);
+    };
+    if value.trim() == "*" {
+        return Ok(CorsOrigins::Any);
+    }
+    let origins: Vec<String> = value
+        .split(',')
+        .map(str::trim)
+        .filter(|origin| !origin.is_empty())
+        .map(str::to_owned)
+        .collect();
+    for origin in &origins {
+        let scheme_and_host = origin
+            .strip_prefix("https://")
+            .or_else(|| origin.strip_prefix("http://"));
+        let well_formed = scheme_and_host.is_some_and(|host| {
+            !host.is_empty() && !host.contains('/') && host.is_ascii() && !host.contains(' ')
+        });
+        if !well_formed {
+            return Err(ConfigError::new(
+                "CORS_ALLOWED_ORIGINS",
+                format!(
+                    "{origin:?} is not an origin: expected a comma-separated list such as \
+                     https://app.example.com,http://localhost:3000 (no path, no trailing slash), or *"
+                ),
+            ));
+        }
+    }
+    Ok(CorsOrigins::List(origins))
 }
 
 fn jwt_secret(env: AppEnv, value: Option<String>) -> Result<SecretString, ConfigError> {
@@ -361,6 +409,38 @@ mod tests {
                 error.to_string().starts_with(&format!("{variable}: ")),
                 "{error}"
             );
+        }
+    }
+
+    #[test]
+    fn cors_origins_are_a_list_or_a_star() {
+        assert_eq!(config_from(&[]).unwrap().cors_origins, CorsOrigins::None);
+        assert_eq!(
+            config_from(&[("CORS_ALLOWED_ORIGINS", "*")])
+                .unwrap()
+                .cors_origins,
+            CorsOrigins::Any
+        );
+        let list = config_from(&[(
+            "CORS_ALLOWED_ORIGINS",
+            "https://app.example.com, http://localhost:3000",
+        )])
+        .unwrap();
+        assert_eq!(
+            list.cors_origins,
+            CorsOrigins::List(vec![
+                "https://app.example.com".into(),
+                "http://localhost:3000".into()
+            ])
+        );
+        for bad in [
+            "app.example.com",
+            "https://app.example.com/",
+            "ftp://x",
+            "https://",
+        ] {
+            let error = config_from(&[("CORS_ALLOWED_ORIGINS", bad)]).unwrap_err();
+            assert_eq!(error.variable, "CORS_ALLOWED_ORIGINS", "{bad}");
         }
     }
 

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use crate::auth::tokens::TokenService;
-use crate::config::{AppEnv, Config};
+use crate::config::{AppEnv, Config, CorsOrigins};
 use crate::db::Database;
 
 /// Shared application state. Cheap to clone.
@@ -15,6 +15,8 @@ pub struct AppState {
     pub tokens: Arc<TokenService>,
     /// The deployment kind, which decides whether GraphiQL and introspection are offered.
     pub env: AppEnv,
+    /// The browser origins allowed to call the API.
+    pub cors_origins: CorsOrigins,
 }
 
 impl AppState {
@@ -24,6 +26,7 @@ impl AppState {
             database: Database::connect(&config.database)?,
             tokens: Arc::new(TokenService::new(&config.jwt)),
             env: config.env,
+            cors_origins: config.cors_origins.clone(),
         })
     }
 }

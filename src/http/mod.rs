@@ -11,14 +11,16 @@ mod health;
 use std::time::Duration;
 
 use axum::Router;
-use axum::http::{HeaderName, StatusCode};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::routing::get;
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
+use crate::config::CorsOrigins;
 use crate::graphql::{AppSchema, build_schema};
 use crate::state::AppState;
 
@@ -41,6 +43,7 @@ pub(crate) struct HttpState {
 /// The application's router, with every layer.
 pub fn router(state: AppState) -> Router {
     let production = state.env.is_production();
+    let cors = cors_layer(&state.cors_origins);
     let http_state = HttpState {
         schema: build_schema(state.clone()),
         app: state,
@@ -57,9 +60,13 @@ pub fn router(state: AppState) -> Router {
         routes = routes.route("/", get(graphql::graphiql));
     }
 
-    routes
+    let mut router = routes
         .with_state(http_state)
-        .layer(CatchPanicLayer::custom(error::panic_response))
+        .layer(CatchPanicLayer::custom(error::panic_response));
+    if let Some(cors) = cors {
+        router = router.layer(cors);
+    }
+    router
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             REQUEST_TIMEOUT,
@@ -86,5 +93,31 @@ fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Spa
         method = %request.method(),
         path = request.uri().path(),
         request_id,
+    )
+}
+
+/// Cross-origin rules for browsers: none unless origins are configured. Bearer tokens travel in
+/// a header, so credentials (cookies) are never allowed.
+fn cors_layer(origins: &CorsOrigins) -> Option<CorsLayer> {
+    let allowed = match origins {
+        CorsOrigins::None => return None,
+        CorsOrigins::Any => AllowOrigin::any(),
+        CorsOrigins::List(origins) => AllowOrigin::list(
+            origins
+                .iter()
+                .filter_map(|origin| HeaderValue::from_str(origin).ok()),
+        ),
+    };
+    Some(
+        CorsLayer::new()
+            .allow_origin(allowed)
+            .allow_methods([Method::GET, Method::POST])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                REQUEST_ID_HEADER,
+            ])
+            .expose_headers([REQUEST_ID_HEADER])
+            .max_age(Duration::from_secs(60 * 60)),
     )
 }

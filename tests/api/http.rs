@@ -367,3 +367,51 @@ async fn database_failures_are_masked_with_a_request_id() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn cross_origin_calls_follow_the_configured_origins() {
+    let app = TestApp::builder()
+        .with_env("CORS_ALLOWED_ORIGINS", "https://app.example.test")
+        .start()
+        .await;
+    let preflight = |origin: &'static str| {
+        reqwest::Client::new()
+            .request(reqwest::Method::OPTIONS, app.url("/graphql"))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "authorization, content-type",
+            )
+            .send()
+    };
+
+    let allowed = preflight("https://app.example.test").await.unwrap();
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "https://app.example.test"
+    );
+    assert!(
+        allowed
+            .headers()
+            .get("access-control-allow-credentials")
+            .is_none()
+    );
+    let other = preflight("https://evil.example").await.unwrap();
+    assert!(other.headers().get("access-control-allow-origin").is_none());
+
+    let default_app = TestApp::new().await;
+    let response = reqwest::Client::new()
+        .post(default_app.url("/graphql"))
+        .header("origin", "https://app.example.test")
+        .json(&json!({ "query": "{ __typename }" }))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        response
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+}
