@@ -162,7 +162,7 @@ async fn build_template() -> String {
         .await
         .expect("the template lock");
 
-    sweep_leftovers(&client, &template).await;
+    sweep_leftovers(&client).await;
     let exists = client
         .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&template])
         .await
@@ -204,32 +204,31 @@ async fn rename_when_idle(client: &Client, from: &str, to: &str) {
     panic!("{statement}: the database stayed in use");
 }
 
-/// Drops test databases of aborted runs and templates of other migration versions.
-async fn sweep_leftovers(client: &Client, current_template: &str) {
+/// Drops test databases left by aborted runs.
+///
+/// Templates of other migration versions stay: a concurrent run of another checkout may be
+/// cloning one, and there is one per change to the migrations only.
+async fn sweep_leftovers(client: &Client) {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .expect("the clock is after 1970")
         .as_secs();
     let rows = client
         .query(
-            "SELECT datname FROM pg_database WHERE datname LIKE 'festapi\\_test\\_%' \
-             OR datname LIKE 'festapi\\_template\\_%'",
+            "SELECT datname FROM pg_database WHERE datname LIKE 'festapi\\_test\\_%'",
             &[],
         )
         .await
         .expect("listing databases");
     for row in rows {
         let name: String = row.get(0);
-        let stale = match name.strip_prefix(TEST_DATABASE_PREFIX) {
-            Some(rest) => rest
-                .split('_')
-                .next()
-                .and_then(|seconds| seconds.parse::<u64>().ok())
-                .is_some_and(|created| now.saturating_sub(created) > LEFTOVER_AGE.as_secs()),
-            None => name != current_template,
-        };
+        let stale = name
+            .strip_prefix(TEST_DATABASE_PREFIX)
+            .and_then(|rest| rest.split('_').next())
+            .and_then(|seconds| seconds.parse::<u64>().ok())
+            .is_some_and(|created| now.saturating_sub(created) > LEFTOVER_AGE.as_secs());
         if stale {
-            // Another run may still use an old template; it is dropped by a later sweep then.
+            // A leftover still in use by a hung run is not forced; a later sweep retries.
             let _ = client
                 .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\""))
                 .await;
