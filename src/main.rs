@@ -105,7 +105,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
 /// Reads the configuration and starts logging as it asks.
 fn load_config() -> anyhow::Result<Config> {
     let config = Config::from_env().context("invalid configuration")?;
-    telemetry::init(config.env);
+    telemetry::init(config.env).context("invalid configuration")?;
     Ok(config)
 }
 

@@ -163,7 +163,9 @@ fn is_mutation(request: &async_graphql::Request) -> bool {
         Some(name) => document
             .operations
             .iter()
-            .find(|(operation_name, _)| operation_name.is_some_and(|n| n.as_str() == name))
+            .find(|(operation_name, _)| {
+                operation_name.is_some_and(|candidate| candidate.as_str() == name)
+            })
             .map(|(_, operation)| operation),
         None => document
             .operations

@@ -37,7 +37,12 @@ fn schema_command_prints_the_sdl() {
 
 #[test]
 fn bad_configuration_stops_start_up_with_one_line() {
-    let cases: [(&[(&str, &str)], &str); 4] = [
+    let cases: [(&[(&str, &str)], &str); 6] = [
+        (&[("RUST_LOG", "festapi=loudest")], "RUST_LOG"),
+        (
+            &[("CORS_ALLOWED_ORIGINS", "app.example.com")],
+            "CORS_ALLOWED_ORIGINS",
+        ),
         (&[("DATABASE_POOL_SIZE", "lots")], "DATABASE_POOL_SIZE"),
         (&[("DATABASE_URL", "not a url")], "DATABASE_URL"),
         (&[("APP_ENV", "production")], "JWT_SECRET"),
