@@ -6,7 +6,7 @@ use async_graphql::dataloader::Loader;
 
 use crate::db::Database;
 use crate::db::models::{PostRow, UserRow};
-use crate::domain::pagination::{Cursor, Page, PageRequest};
+use crate::domain::pagination::{Page, PageRequest};
 use crate::domain::{posts, users};
 use crate::error::AppError;
 
@@ -39,10 +39,8 @@ impl Loader<String> for UserLoader {
 pub(crate) struct AuthorPostsKey {
     /// Whose posts.
     pub(crate) author_id: String,
-    /// How many posts.
-    pub(crate) first: i64,
-    /// Where the page starts.
-    pub(crate) after: Option<Cursor>,
+    /// Which page of them.
+    pub(crate) page: PageRequest,
 }
 
 /// Loads pages of posts per author, so `posts` under a list of users costs one query, not one
@@ -66,27 +64,22 @@ impl Loader<AuthorPostsKey> for AuthorPostsLoader {
         keys: &[AuthorPostsKey],
     ) -> Result<HashMap<AuthorPostsKey, Page<PostRow>>, AppError> {
         // Users listed together nearly always ask for the same page: one query per distinct page.
-        let mut authors_by_page: HashMap<PageRequest, Vec<String>> = HashMap::new();
+        let mut authors_by_page: HashMap<&PageRequest, Vec<String>> = HashMap::new();
         for key in keys {
-            let request = PageRequest {
-                first: key.first,
-                after: key.after.clone(),
-            };
             authors_by_page
-                .entry(request)
+                .entry(&key.page)
                 .or_default()
                 .push(key.author_id.clone());
         }
         let mut pages = HashMap::with_capacity(keys.len());
         for (request, author_ids) in authors_by_page {
-            let by_author = posts::pages_by_authors(&self.database, &author_ids, &request).await?;
-            pages.extend(by_author.into_iter().map(|(author_id, page)| {
+            let by_author = posts::pages_by_authors(&self.database, &author_ids, request).await?;
+            pages.extend(by_author.into_iter().map(|(author_id, posts)| {
                 let key = AuthorPostsKey {
                     author_id,
-                    first: request.first,
-                    after: request.after.clone(),
+                    page: request.clone(),
                 };
-                (key, page)
+                (key, posts)
             }));
         }
         Ok(pages)

@@ -77,8 +77,7 @@ impl User {
         let after_given = request.after.is_some();
         let key = AuthorPostsKey {
             author_id: self.0.id.clone(),
-            first: request.first,
-            after: request.after,
+            page: request,
         };
         let page = ctx
             .loader::<AuthorPostsLoader>()?
