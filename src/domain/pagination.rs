@@ -111,6 +111,16 @@ pub struct Page<T> {
     pub has_next_page: bool,
 }
 
+/// An empty last page.
+impl<T> Default for Page<T> {
+    fn default() -> Self {
+        Self {
+            items: Vec::new(),
+            has_next_page: false,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

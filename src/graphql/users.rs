@@ -5,7 +5,7 @@ use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object};
 use chrono::{DateTime, Utc};
 
 use crate::db::models::UserRow;
-use crate::domain::pagination::{Page, PageRequest};
+use crate::domain::pagination::PageRequest;
 use crate::domain::users::{self, Patch};
 use crate::error::AppError;
 use crate::graphql::context::ContextExt as _;
@@ -83,10 +83,7 @@ impl User {
             .loader::<AuthorPostsLoader>()?
             .load_one(key)
             .await?
-            .unwrap_or(Page {
-                items: Vec::new(),
-                has_next_page: false,
-            });
+            .unwrap_or_default();
         Ok(connection(page, after_given))
     }
 }
