@@ -9,6 +9,7 @@ use crate::domain::pagination::PageRequest;
 use crate::domain::users::{self, Patch};
 use crate::error::AppError;
 use crate::graphql::context::ContextExt as _;
+use crate::graphql::limits::list_cost;
 use crate::graphql::loaders::{AuthorPostsKey, AuthorPostsLoader};
 use crate::graphql::pagination::connection;
 use crate::graphql::posts::Post;
@@ -67,6 +68,7 @@ impl User {
     }
 
     /// The user's posts, newest first.
+    #[graphql(complexity = "list_cost(first, child_complexity)")]
     async fn posts(
         &self,
         ctx: &Context<'_>,
@@ -122,6 +124,7 @@ impl UserQuery {
     }
 
     /// Every user, newest first.
+    #[graphql(complexity = "list_cost(first, child_complexity)")]
     async fn users(
         &self,
         ctx: &Context<'_>,

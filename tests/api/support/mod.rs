@@ -16,7 +16,7 @@ use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
-pub use database::TestDatabase;
+pub use database::{TableLock, TestDatabase};
 
 /// The signing secret of test servers.
 pub const TEST_JWT_SECRET: &str = "festapi-test-suite-secret-0123456789abcdef";
