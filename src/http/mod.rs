@@ -1,10 +1,11 @@
 //! The HTTP surface: routes, the layers every request passes through, and error rendering.
 //!
 //! - `POST /graphql` runs any operation; `GET /graphql` runs queries only;
-//! - `GET /` serves GraphiQL outside production;
+//! - `GET /` serves GraphiQL outside production, and `GET /graphiql/...` the files it loads;
 //! - `GET /healthz` answers while the process runs, `GET /readyz` while PostgreSQL answers too.
 
 mod error;
+mod graphiql;
 mod graphql;
 mod health;
 
@@ -57,7 +58,9 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready));
     if !production {
-        routes = routes.route("/", get(graphql::graphiql));
+        routes = routes
+            .route("/", get(graphiql::page))
+            .route("/graphiql/{*path}", get(graphiql::asset));
     }
 
     let mut router = routes

@@ -1,0 +1,154 @@
+//! What browsers see: GraphiQL served from the binary, checked byte for byte.
+
+use reqwest::header::HeaderMap;
+use reqwest::{Method, StatusCode};
+use sha2::{Digest as _, Sha256};
+
+use crate::support::TestApp;
+
+const VENDOR_DIRECTORY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/graphiql/vendor");
+
+async fn send(app: &TestApp, method: Method, path: &str, token: Option<&str>) -> reqwest::Response {
+    let mut request = reqwest::Client::new().request(method, app.url(path));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    request.send().await.unwrap()
+}
+
+/// The value of the header `name`, or "" when it is absent.
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> &'a str {
+    headers
+        .get(name)
+        .map_or("", |value| value.to_str().unwrap())
+}
+
+/// The values of every `attribute="..."` in `html`.
+fn attribute_values<'a>(html: &'a str, attribute: &str) -> Vec<&'a str> {
+    let marker = format!(" {attribute}=\"");
+    html.match_indices(&marker)
+        .filter_map(|(start, _)| {
+            let value = &html[start + marker.len()..];
+            value.split('"').next()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn graphiql_page_loads_only_same_origin_files_and_no_inline_script() {
+    let app = TestApp::new().await;
+    let response = send(&app, Method::GET, "/", None).await;
+    let policy = header(response.headers(), "content-security-policy").to_owned();
+    assert_eq!(
+        header(response.headers(), "content-type"),
+        "text/html; charset=utf-8"
+    );
+    let html = response.text().await.unwrap();
+
+    for directive in [
+        "default-src 'none'",
+        "script-src 'self'",
+        "connect-src 'self'",
+        "frame-ancestors 'none'",
+    ] {
+        assert!(
+            policy.split("; ").any(|item| item == directive),
+            "{directive}: {policy}"
+        );
+    }
+    assert!(!policy.contains("unsafe-eval"), "{policy}");
+    assert!(!html.contains("://"), "no other origin: {html}");
+    assert!(
+        !html.contains("<style") && !html.contains(" style="),
+        "{html}"
+    );
+    let scripts = html.matches("<script").count();
+    assert_eq!(
+        scripts,
+        html.matches("></script>").count(),
+        "inline script: {html}"
+    );
+    assert_eq!(scripts, attribute_values(&html, "src").len(), "{html}");
+    assert!(
+        attribute_values(&html, "src").contains(&"/graphiql/init.js"),
+        "{html}"
+    );
+
+    let mut references = attribute_values(&html, "src");
+    references.extend(attribute_values(&html, "href"));
+    for reference in references {
+        if reference == "data:," {
+            continue;
+        }
+        assert!(
+            reference.starts_with('/') && !reference.starts_with("//"),
+            "{reference}"
+        );
+        let file = send(&app, Method::GET, reference, None).await;
+        assert_eq!(file.status(), StatusCode::OK, "{reference}");
+    }
+}
+
+#[tokio::test]
+async fn graphiql_files_match_the_vendored_checksums() {
+    let app = TestApp::new().await;
+    let checksums = std::fs::read_to_string(format!("{VENDOR_DIRECTORY}/SHA256SUMS")).unwrap();
+
+    let mut files = 0;
+    for line in checksums.lines() {
+        let (expected, path) = line.split_once("  ").unwrap();
+        let response = send(&app, Method::GET, &format!("/graphiql/vendor/{path}"), None).await;
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        let content_type = match path.rsplit_once('.') {
+            Some((_, "js")) => "text/javascript; charset=utf-8",
+            Some((_, "css")) => "text/css; charset=utf-8",
+            _ => "text/plain; charset=utf-8",
+        };
+        assert_eq!(
+            header(response.headers(), "content-type"),
+            content_type,
+            "{path}"
+        );
+        let served = response.bytes().await.unwrap();
+        assert_eq!(format!("{:x}", Sha256::digest(&served)), expected, "{path}");
+        files += 1;
+    }
+    assert_eq!(files, 7, "three packages: their builds and licences");
+
+    for (path, content_type) in [
+        ("init.js", "text/javascript; charset=utf-8"),
+        ("page.css", "text/css; charset=utf-8"),
+    ] {
+        let response = send(&app, Method::GET, &format!("/graphiql/{path}"), None).await;
+        assert_eq!(
+            header(response.headers(), "content-type"),
+            content_type,
+            "{path}"
+        );
+        let on_disk = std::fs::read(format!(
+            "{}/assets/graphiql/{path}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap();
+        assert_eq!(response.bytes().await.unwrap(), on_disk, "{path}");
+    }
+    let missing = send(&app, Method::GET, "/graphiql/vendor/SHA256SUMS", None).await;
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn production_serves_no_graphiql() {
+    let app = TestApp::builder()
+        .with_env("APP_ENV", "production")
+        .start()
+        .await;
+
+    for path in [
+        "/",
+        "/graphiql/init.js",
+        "/graphiql/vendor/graphiql-4.1.2/graphiql.min.js",
+    ] {
+        let response = send(&app, Method::GET, path, None).await;
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
+    }
+}
