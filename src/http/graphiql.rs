@@ -4,7 +4,8 @@
 //! (`assets/graphiql/vendor`, refreshed and checksummed by `scripts/vendor-graphiql`).
 //!
 //! The page has no inline script, so its policy allows scripts from this origin only. Vendored
-//! files carry their version in their path, so browsers may keep them for a year.
+//! files carry their version in their path, so browsers may keep them for a year; everything else
+//! is left to the router's `no-store` default.
 
 use axum::extract::Path;
 use axum::http::{HeaderValue, StatusCode, header};

@@ -8,6 +8,7 @@ mod error;
 mod graphiql;
 mod graphql;
 mod health;
+mod security_headers;
 
 use std::time::Duration;
 
@@ -69,7 +70,7 @@ pub fn router(state: AppState) -> Router {
     if let Some(cors) = cors {
         router = router.layer(cors);
     }
-    router
+    let router = router
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             REQUEST_TIMEOUT,
@@ -81,7 +82,8 @@ pub fn router(state: AppState) -> Router {
                 .on_response(DefaultOnResponse::new().level(tracing::Level::INFO))
                 .make_span_with(request_span),
         )
-        .layer(SetRequestIdLayer::new(REQUEST_ID_HEADER, MakeRequestUuid))
+        .layer(SetRequestIdLayer::new(REQUEST_ID_HEADER, MakeRequestUuid));
+    security_headers::add_to(router)
 }
 
 /// The log span of one request, carrying its id so every log line of the request has it.

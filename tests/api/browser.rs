@@ -1,4 +1,5 @@
-//! What browsers see: GraphiQL served from the binary, checked byte for byte.
+//! What browsers see: security headers on every response, caching, and GraphiQL served from the
+//! binary, checked byte for byte.
 
 use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
@@ -6,6 +7,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::support::TestApp;
 
+const API_POLICY: &str = "default-src 'none'; frame-ancestors 'none'";
 const VENDOR_DIRECTORY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/graphiql/vendor");
 
 async fn send(app: &TestApp, method: Method, path: &str, token: Option<&str>) -> reqwest::Response {
@@ -16,11 +18,144 @@ async fn send(app: &TestApp, method: Method, path: &str, token: Option<&str>) ->
     request.send().await.unwrap()
 }
 
+async fn post_json(
+    app: &TestApp,
+    body: impl Into<reqwest::Body>,
+    token: Option<&str>,
+) -> reqwest::Response {
+    let mut request = reqwest::Client::new()
+        .post(app.url("/graphql"))
+        .header("content-type", "application/json")
+        .body(body);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    request.send().await.unwrap()
+}
+
+fn assert_browser_headers(headers: &HeaderMap, content_security_policy: &str, what: &str) {
+    assert_eq!(headers["x-content-type-options"], "nosniff", "{what}");
+    assert_eq!(headers["referrer-policy"], "no-referrer", "{what}");
+    assert_eq!(headers["x-frame-options"], "DENY", "{what}");
+    assert_eq!(
+        headers["content-security-policy"], content_security_policy,
+        "{what}"
+    );
+}
+
 /// The value of the header `name`, or "" when it is absent.
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> &'a str {
     headers
         .get(name)
         .map_or("", |value| value.to_str().unwrap())
+}
+
+#[tokio::test]
+async fn every_response_carries_the_security_headers() {
+    let app = TestApp::new().await;
+    let alice = app.signed_in("alice").await;
+    let token = alice.token.as_deref();
+    let oversized = format!(
+        r#"{{"query":"{{ __typename {} }}"}}"#,
+        " ".repeat(festapi::http::MAX_BODY_BYTES)
+    );
+
+    let responses = [
+        (
+            StatusCode::OK,
+            post_json(&app, r#"{"query":"{ me { id } }"}"#, token).await,
+        ),
+        (StatusCode::BAD_REQUEST, post_json(&app, "{", None).await),
+        (
+            StatusCode::UNAUTHORIZED,
+            post_json(&app, r#"{"query":"{ __typename }"}"#, Some("not-a-token")).await,
+        ),
+        (
+            StatusCode::NOT_FOUND,
+            send(&app, Method::GET, "/nowhere", None).await,
+        ),
+        (
+            StatusCode::METHOD_NOT_ALLOWED,
+            send(&app, Method::PUT, "/graphql", None).await,
+        ),
+        (
+            StatusCode::METHOD_NOT_ALLOWED,
+            send(
+                &app,
+                Method::GET,
+                "/graphql?query=mutation%7Blogout%7D",
+                token,
+            )
+            .await,
+        ),
+        (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            post_json(&app, oversized, None).await,
+        ),
+        (
+            StatusCode::OK,
+            send(&app, Method::GET, "/healthz", None).await,
+        ),
+        (
+            StatusCode::OK,
+            send(&app, Method::GET, "/readyz", None).await,
+        ),
+        (
+            StatusCode::OK,
+            send(&app, Method::GET, "/graphiql/init.js", None).await,
+        ),
+    ];
+    for (status, response) in responses {
+        let what = format!("{} {}", response.status(), response.url().path());
+        assert_eq!(response.status(), status, "{what}");
+        assert_browser_headers(response.headers(), API_POLICY, &what);
+    }
+
+    let graphiql = send(&app, Method::GET, "/", None).await;
+    assert_eq!(graphiql.status(), StatusCode::OK);
+    let policy = header(graphiql.headers(), "content-security-policy");
+    assert_browser_headers(graphiql.headers(), policy, "GraphiQL");
+    assert!(policy.contains("frame-ancestors 'none'"), "{policy}");
+}
+
+#[tokio::test]
+async fn graphql_and_signed_in_responses_are_never_stored() {
+    let app = TestApp::new().await;
+    let alice = app.signed_in("alice").await;
+    let token = alice.token.as_deref();
+    let vendored_script = "/graphiql/vendor/react-18.3.1/react.production.min.js";
+
+    let never_stored = [
+        post_json(&app, r#"{"query":"{ posts { edges { cursor } } }"}"#, None).await,
+        post_json(&app, r#"{"query":"{ me { email } }"}"#, token).await,
+        post_json(&app, r#"{"query":"{ me { email } }"}"#, Some("expired")).await,
+        send(&app, Method::GET, "/graphql?query=%7B__typename%7D", None).await,
+        send(
+            &app,
+            Method::GET,
+            "/graphql?query=%7Bme%7Bemail%7D%7D",
+            token,
+        )
+        .await,
+        send(&app, Method::GET, "/healthz", None).await,
+        send(&app, Method::GET, "/", None).await,
+        // Credentials rule out shared caching even of a file that is the same for everyone.
+        send(&app, Method::GET, vendored_script, token).await,
+    ];
+    for response in never_stored {
+        let what = format!("{} {}", response.status(), response.url());
+        assert_eq!(
+            header(response.headers(), "cache-control"),
+            "no-store",
+            "{what}"
+        );
+    }
+
+    let anonymous = send(&app, Method::GET, vendored_script, None).await;
+    assert_eq!(
+        header(anonymous.headers(), "cache-control"),
+        "public, max-age=31536000, immutable"
+    );
 }
 
 /// The values of every `attribute="..."` in `html`.
@@ -150,5 +285,6 @@ async fn production_serves_no_graphiql() {
     ] {
         let response = send(&app, Method::GET, path, None).await;
         assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
+        assert_browser_headers(response.headers(), API_POLICY, path);
     }
 }
