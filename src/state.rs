@@ -17,6 +17,8 @@ pub struct AppState {
     pub env: AppEnv,
     /// The browser origins allowed to call the API.
     pub cors_origins: CorsOrigins,
+    /// The request headers those origins may send.
+    pub cors_allowed_headers: Vec<String>,
 }
 
 impl AppState {
@@ -27,6 +29,7 @@ impl AppState {
             tokens: Arc::new(TokenService::new(&config.jwt)),
             env: config.env,
             cors_origins: config.cors_origins.clone(),
+            cors_allowed_headers: config.cors_allowed_headers.clone(),
         })
     }
 }

@@ -13,7 +13,7 @@ mod security_headers;
 use std::time::Duration;
 
 use axum::Router;
-use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
 use axum::routing::get;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -45,7 +45,7 @@ pub(crate) struct HttpState {
 /// The application's router, with every layer.
 pub fn router(state: AppState) -> Router {
     let production = state.env.is_production();
-    let cors = cors_layer(&state.cors_origins);
+    let cors = cors_layer(&state.cors_origins, &state.cors_allowed_headers);
     let http_state = HttpState {
         schema: build_schema(state.clone()),
         app: state,
@@ -103,7 +103,7 @@ fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Spa
 
 /// Cross-origin rules for browsers: none unless origins are configured. Bearer tokens travel in
 /// a header, so credentials (cookies) are never allowed.
-fn cors_layer(origins: &CorsOrigins) -> Option<CorsLayer> {
+fn cors_layer(origins: &CorsOrigins, allowed_headers: &[String]) -> Option<CorsLayer> {
     let allowed = match origins {
         CorsOrigins::None => return None,
         CorsOrigins::Any => AllowOrigin::any(),
@@ -117,11 +117,13 @@ fn cors_layer(origins: &CorsOrigins) -> Option<CorsLayer> {
         CorsLayer::new()
             .allow_origin(allowed)
             .allow_methods([Method::GET, Method::POST])
-            .allow_headers([
-                header::AUTHORIZATION,
-                header::CONTENT_TYPE,
-                REQUEST_ID_HEADER,
-            ])
+            .allow_headers(
+                allowed_headers
+                    .iter()
+                    // Checked to be header names at start-up, so none is dropped here.
+                    .filter_map(|name| HeaderName::from_bytes(name.as_bytes()).ok())
+                    .collect::<Vec<_>>(),
+            )
             .expose_headers([REQUEST_ID_HEADER])
             .max_age(Duration::from_secs(60 * 60)),
     )

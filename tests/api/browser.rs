@@ -1,6 +1,7 @@
-//! What browsers see: security headers on every response, caching, and GraphiQL served from the
-//! binary, checked byte for byte.
+//! What browsers see: security headers on every response, caching, CORS preflights, and GraphiQL
+//! served from the binary, checked byte for byte.
 
+use festapi::config::DEFAULT_CORS_ALLOWED_HEADERS;
 use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 use sha2::{Digest as _, Sha256};
@@ -8,6 +9,7 @@ use sha2::{Digest as _, Sha256};
 use crate::support::TestApp;
 
 const API_POLICY: &str = "default-src 'none'; frame-ancestors 'none'";
+const ALLOWED_ORIGIN: &str = "https://app.example.test";
 const VENDOR_DIRECTORY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/graphiql/vendor");
 
 async fn send(app: &TestApp, method: Method, path: &str, token: Option<&str>) -> reqwest::Response {
@@ -156,6 +158,69 @@ async fn graphql_and_signed_in_responses_are_never_stored() {
         header(anonymous.headers(), "cache-control"),
         "public, max-age=31536000, immutable"
     );
+}
+
+/// Sends the preflight a browser at `ALLOWED_ORIGIN` sends before a POST with `headers`.
+async fn preflight(app: &TestApp, headers: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .request(Method::OPTIONS, app.url("/graphql"))
+        .header("origin", ALLOWED_ORIGIN)
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", headers)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The header names a preflight response allows, lowercase.
+fn allowed_headers(response: &reqwest::Response) -> Vec<String> {
+    header(response.headers(), "access-control-allow-headers")
+        .split(',')
+        .map(|name| name.trim().to_ascii_lowercase())
+        .filter(|name| !name.is_empty())
+        .collect()
+}
+
+#[tokio::test]
+async fn preflights_allow_tracing_and_apollo_headers_by_default() {
+    let app = TestApp::builder()
+        .with_env("CORS_ALLOWED_ORIGINS", ALLOWED_ORIGIN)
+        .start()
+        .await;
+
+    let response = preflight(&app, "traceparent, authorization, content-type").await;
+
+    assert!(response.status().is_success(), "{}", response.status());
+    assert_eq!(
+        header(response.headers(), "access-control-allow-origin"),
+        ALLOWED_ORIGIN
+    );
+    let allowed = allowed_headers(&response);
+    for name in DEFAULT_CORS_ALLOWED_HEADERS {
+        assert!(
+            allowed.iter().any(|allowed| allowed == name),
+            "{name}: {allowed:?}"
+        );
+    }
+    let unlisted = preflight(&app, "x-not-listed").await;
+    assert!(!allowed_headers(&unlisted).contains(&"x-not-listed".to_owned()));
+    assert_browser_headers(unlisted.headers(), API_POLICY, "a preflight");
+}
+
+#[tokio::test]
+async fn preflights_follow_cors_allowed_headers() {
+    let app = TestApp::builder()
+        .with_env("CORS_ALLOWED_ORIGINS", ALLOWED_ORIGIN)
+        .with_env(
+            "CORS_ALLOWED_HEADERS",
+            "Authorization, Content-Type, X-Tenant-Id",
+        )
+        .start()
+        .await;
+
+    let allowed = allowed_headers(&preflight(&app, "authorization, x-tenant-id").await);
+
+    assert_eq!(allowed, ["authorization", "content-type", "x-tenant-id"]);
 }
 
 /// The values of every `attribute="..."` in `html`.
