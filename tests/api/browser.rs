@@ -1,12 +1,16 @@
 //! What browsers see: security headers on every response, caching, CORS preflights, and GraphiQL
-//! served from the binary, checked byte for byte.
+//! served from the binary, checked byte for byte and in a real headless Chromium.
+
+use std::time::Duration;
 
 use festapi::config::DEFAULT_CORS_ALLOWED_HEADERS;
 use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
+use serde_json::json;
 use sha2::{Digest as _, Sha256};
 
 use crate::support::TestApp;
+use crate::support::chromium::{Browser, Page};
 
 const API_POLICY: &str = "default-src 'none'; frame-ancestors 'none'";
 const ALLOWED_ORIGIN: &str = "https://app.example.test";
@@ -352,4 +356,77 @@ async fn production_serves_no_graphiql() {
         assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
         assert_browser_headers(response.headers(), API_POLICY, path);
     }
+}
+
+/// GraphiQL's editor for headers, once its Headers tab is open.
+const HEADERS_EDITOR: &str =
+    "section.graphiql-editor-tool[aria-label=Headers] .graphiql-editor:not(.hidden) .CodeMirror";
+const QUERY_EDITOR: &str = ".graphiql-query-editor .CodeMirror";
+/// The text of GraphiQL's response pane.
+const RESPONSE_TEXT: &str =
+    "document.querySelector('.graphiql-response .CodeMirror').CodeMirror.getValue()";
+
+/// Replaces the text of the CodeMirror editor at `selector` with `text`, as a paste would.
+async fn paste_into(page: &mut Page, selector: &str, text: &str) {
+    page.evaluate(&format!(
+        "(() => {{ const editor = document.querySelector('{selector}').CodeMirror; \
+         editor.focus(); editor.execCommand('selectAll'); return true; }})()"
+    ))
+    .await;
+    page.insert_text(text).await;
+}
+
+#[tokio::test]
+async fn graphiql_runs_a_query_with_a_pasted_token_in_chromium() {
+    let Some(mut browser) = Browser::launch().await else {
+        return;
+    };
+    let app = TestApp::new().await;
+    let ada = app.signed_in("ada").await;
+    let token = ada.token.clone().unwrap();
+
+    let page = &mut browser.page;
+    let run = async {
+        page.navigate(&app.url("/")).await;
+        page.wait_for(
+            "document.querySelector('.graphiql-container .graphiql-query-editor .CodeMirror')",
+        )
+        .await;
+        page.evaluate("document.querySelector('button[data-name=headers]').click()")
+            .await;
+        page.wait_for(&format!("document.querySelector('{HEADERS_EDITOR}')"))
+            .await;
+        let headers = json!({ "Authorization": format!("Bearer {token}") });
+        paste_into(page, HEADERS_EDITOR, &headers.to_string()).await;
+        paste_into(page, QUERY_EDITOR, "{ me { email } }").await;
+        page.evaluate("document.querySelector('.graphiql-execute-button').click()")
+            .await;
+        page.wait_for(&format!("{RESPONSE_TEXT}.includes('ada@example.test')"))
+            .await;
+        let response = page.evaluate(RESPONSE_TEXT).await;
+        // Dialogs add a <style> element to lock scrolling while they are open.
+        page.evaluate(
+            "document.querySelector('button[aria-label=\"Open settings dialog\"]').click()",
+        )
+        .await;
+        page.wait_for("document.querySelector('[role=dialog]')")
+            .await;
+        response
+    };
+    let response = tokio::time::timeout(Duration::from_secs(20), run)
+        .await
+        .expect("GraphiQL answers within 20 seconds");
+
+    let response: serde_json::Value = serde_json::from_str(response.as_str().unwrap()).unwrap();
+    assert_eq!(
+        response,
+        json!({ "data": { "me": { "email": "ada@example.test" } } })
+    );
+    assert_eq!(browser.page.csp_violations().await, json!([]));
+    assert!(
+        browser.page.problems.is_empty(),
+        "{:#?}",
+        browser.page.problems
+    );
+    browser.close().await;
 }
