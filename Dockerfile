@@ -1,11 +1,12 @@
 # syntax=docker/dockerfile:1
 
-# Build: a release binary with the migrations embedded.
+# Build: a release binary with the migrations and GraphiQL's files embedded.
 FROM rust:1.95-slim-bookworm AS build
 WORKDIR /src
 COPY Cargo.toml Cargo.lock build.rs ./
 COPY src ./src
 COPY migrations ./migrations
+COPY assets ./assets
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
     cargo build --release --locked \

@@ -102,6 +102,8 @@ pub struct Config {
     pub request_timeout: Duration,
     /// `SHUTDOWN_TIMEOUT_SECONDS`: how long requests in flight may run on after SIGTERM.
     pub shutdown_timeout: Duration,
+    /// `CORS_ALLOWED_HEADERS`: which request headers those origins may send, lowercase.
+    pub cors_allowed_headers: Vec<String>,
 }
 
 /// Bounds on what one GraphQL request may ask of the server, checked before it runs.
@@ -130,6 +132,22 @@ impl Default for GraphqlLimits {
         }
     }
 }
+
+/// The default `CORS_ALLOWED_HEADERS`: the token and the JSON body, the request id, W3C trace
+/// context and baggage, Sentry's trace header, and the headers Apollo Client sends.
+pub const DEFAULT_CORS_ALLOWED_HEADERS: [&str; 11] = [
+    "authorization",
+    "content-type",
+    "x-request-id",
+    "traceparent",
+    "tracestate",
+    "baggage",
+    "sentry-trace",
+    "apollographql-client-name",
+    "apollographql-client-version",
+    "apollo-require-preflight",
+    "x-apollo-operation-name",
+];
 
 /// The web origins browsers may call the API from (CORS).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -269,6 +287,7 @@ impl Config {
                 20,
                 0..=3_600,
             )?),
+            cors_allowed_headers: cors_allowed_headers(read("CORS_ALLOWED_HEADERS"))?,
         })
     }
 }
@@ -381,6 +400,47 @@ fn cors_origins(value: Option<String>) -> Result<CorsOrigins, ConfigError> {
         }
     }
     Ok(CorsOrigins::List(origins))
+}
+
+fn cors_allowed_headers(value: Option<String>) -> Result<Vec<String>, ConfigError> {
+    let Some(value) = value else {
+        return Ok(Vec::from(DEFAULT_CORS_ALLOWED_HEADERS.map(str::to_owned)));
+    };
+    let problem = |detail: &str| {
+        ConfigError::new(
+            "CORS_ALLOWED_HEADERS",
+            format!("{detail}; expected a comma-separated list such as authorization,content-type"),
+        )
+    };
+    let names: Vec<String> = value
+        .split(',')
+        .map(str::trim)
+        .filter(|name| !name.is_empty())
+        .map(str::to_ascii_lowercase)
+        .collect();
+    if names.is_empty() {
+        return Err(problem("names no header"));
+    }
+    for name in &names {
+        if name == "*" {
+            // Browsers never let a wildcard cover Authorization, the header the API needs most.
+            return Err(problem(
+                "* is not accepted (it would not cover Authorization)",
+            ));
+        }
+        if !is_token(name) {
+            return Err(problem(&format!("{name:?} is not a header name")));
+        }
+    }
+    Ok(names)
+}
+
+/// Whether `text` is a token (RFC 9110 §5.6.2), the grammar of header field names.
+fn is_token(text: &str) -> bool {
+    !text.is_empty()
+        && text
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&byte))
 }
 
 fn jwt_secret(env: AppEnv, value: Option<String>) -> Result<SecretString, ConfigError> {
@@ -523,6 +583,50 @@ mod tests {
         ] {
             let error = config_from(&[("CORS_ALLOWED_ORIGINS", bad)]).unwrap_err();
             assert_eq!(error.variable, "CORS_ALLOWED_ORIGINS", "{bad}");
+        }
+    }
+
+    #[test]
+    fn cors_allowed_headers_default_to_tracing_and_apollo_headers() {
+        let headers = config_from(&[]).unwrap().cors_allowed_headers;
+        for expected in [
+            "authorization",
+            "content-type",
+            "traceparent",
+            "baggage",
+            "sentry-trace",
+            "apollographql-client-name",
+            "apollo-require-preflight",
+        ] {
+            assert!(headers.iter().any(|name| name == expected), "{expected}");
+        }
+    }
+
+    #[test]
+    fn cors_allowed_headers_are_a_list_of_header_names() {
+        let config = config_from(&[(
+            "CORS_ALLOWED_HEADERS",
+            " Authorization, content-type,,X-Tenant-Id ",
+        )])
+        .unwrap();
+        assert_eq!(
+            config.cors_allowed_headers,
+            ["authorization", "content-type", "x-tenant-id"]
+        );
+        for bad in [
+            "x tenant",
+            "x-tenant:1",
+            "café",
+            "*",
+            "authorization, *",
+            ", ,",
+        ] {
+            let error = config_from(&[("CORS_ALLOWED_HEADERS", bad)]).unwrap_err();
+            assert_eq!(error.variable, "CORS_ALLOWED_HEADERS", "{bad}");
+            assert!(
+                error.to_string().starts_with("CORS_ALLOWED_HEADERS: "),
+                "{error}"
+            );
         }
     }
 

@@ -22,6 +22,8 @@ pub struct AppState {
     pub graphql_limits: GraphqlLimits,
     /// How long one request may take before it is answered with 503.
     pub request_timeout: Duration,
+    /// The request headers those origins may send.
+    pub cors_allowed_headers: Vec<String>,
 }
 
 impl AppState {
@@ -34,6 +36,7 @@ impl AppState {
             cors_origins: config.cors_origins.clone(),
             graphql_limits: config.graphql,
             request_timeout: config.request_timeout,
+            cors_allowed_headers: config.cors_allowed_headers.clone(),
         })
     }
 }

@@ -6,13 +6,12 @@
 //! Responses are `application/json`, or `application/graphql-response+json` when the client
 //! asks for it, in which case a document that fails to parse or validate is answered with 400.
 
-use async_graphql::http::GraphiQLSource;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use crate::auth::{self, Session};
@@ -25,16 +24,6 @@ use crate::http::{HttpState, MAX_BODY_BYTES, REQUEST_ID_HEADER};
 
 const JSON: &str = "application/json";
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
-
-/// `GET /`: the GraphiQL playground.
-pub(crate) async fn graphiql() -> Html<String> {
-    Html(
-        GraphiQLSource::build()
-            .endpoint("/graphql")
-            .title("FestAPI GraphiQL")
-            .finish(),
-    )
-}
 
 /// `POST /graphql`.
 pub(crate) async fn post_request(

@@ -1,17 +1,19 @@
 //! The HTTP surface: routes, the layers every request passes through, and error rendering.
 //!
 //! - `POST /graphql` runs any operation; `GET /graphql` runs queries only;
-//! - `GET /` serves GraphiQL outside production;
+//! - `GET /` serves GraphiQL outside production, and `GET /graphiql/...` the files it loads;
 //! - `GET /healthz` answers while the process runs, `GET /readyz` while PostgreSQL answers too.
 
 mod error;
+mod graphiql;
 mod graphql;
 mod health;
+mod security_headers;
 
 use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderName, HeaderValue, Method, header};
+use axum::http::{HeaderName, HeaderValue, Method};
 use axum::routing::get;
 use axum::{Router, middleware};
 use tower_http::catch_panic::CatchPanicLayer;
@@ -43,7 +45,7 @@ pub(crate) struct HttpState {
 pub fn router(state: AppState) -> Router {
     let production = state.env.is_production();
     let request_timeout = state.request_timeout;
-    let cors = cors_layer(&state.cors_origins);
+    let cors = cors_layer(&state.cors_origins, &state.cors_allowed_headers);
     let http_state = HttpState {
         schema: build_schema(state.clone()),
         app: state,
@@ -59,7 +61,9 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready));
     if !production {
-        routes = routes.route("/", get(graphql::graphiql));
+        routes = routes
+            .route("/", get(graphiql::page))
+            .route("/graphiql/{*path}", get(graphiql::asset));
     }
 
     let mut router = routes
@@ -68,7 +72,7 @@ pub fn router(state: AppState) -> Router {
     if let Some(cors) = cors {
         router = router.layer(cors);
     }
-    router
+    let router = router
         .layer(middleware::from_fn_with_state(
             request_timeout,
             error::time_limit,
@@ -80,7 +84,8 @@ pub fn router(state: AppState) -> Router {
                 .on_response(DefaultOnResponse::new().level(tracing::Level::INFO))
                 .make_span_with(request_span),
         )
-        .layer(SetRequestIdLayer::new(REQUEST_ID_HEADER, MakeRequestUuid))
+        .layer(SetRequestIdLayer::new(REQUEST_ID_HEADER, MakeRequestUuid));
+    security_headers::add_to(router)
 }
 
 /// The log span of one request, carrying its id so every log line of the request has it.
@@ -100,7 +105,7 @@ fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Spa
 
 /// Cross-origin rules for browsers: none unless origins are configured. Bearer tokens travel in
 /// a header, so credentials (cookies) are never allowed.
-fn cors_layer(origins: &CorsOrigins) -> Option<CorsLayer> {
+fn cors_layer(origins: &CorsOrigins, allowed_headers: &[String]) -> Option<CorsLayer> {
     let allowed = match origins {
         CorsOrigins::None => return None,
         CorsOrigins::Any => AllowOrigin::any(),
@@ -114,11 +119,13 @@ fn cors_layer(origins: &CorsOrigins) -> Option<CorsLayer> {
         CorsLayer::new()
             .allow_origin(allowed)
             .allow_methods([Method::GET, Method::POST])
-            .allow_headers([
-                header::AUTHORIZATION,
-                header::CONTENT_TYPE,
-                REQUEST_ID_HEADER,
-            ])
+            .allow_headers(
+                allowed_headers
+                    .iter()
+                    // Checked to be header names at start-up, so none is dropped here.
+                    .filter_map(|name| HeaderName::from_bytes(name.as_bytes()).ok())
+                    .collect::<Vec<_>>(),
+            )
             .expose_headers([REQUEST_ID_HEADER])
             .max_age(Duration::from_secs(60 * 60)),
     )

@@ -10,6 +10,7 @@
 mod support;
 
 mod auth;
+mod browser;
 mod cli;
 mod database;
 mod hardening;

@@ -1,6 +1,7 @@
 //! The test harness: a real server on a real socket, backed by a database of its own, and
 //! clients that send real HTTP requests to it.
 
+pub mod chromium;
 pub mod database;
 
 use std::collections::HashMap;
