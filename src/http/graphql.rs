@@ -13,6 +13,7 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use crate::auth::{self, Session};
 use crate::error::{AppError, INTERNAL_MESSAGE};
@@ -99,14 +100,7 @@ fn get_parameters(
     state: &HttpState,
     query_string: &str,
 ) -> Result<async_graphql::Request, Refusal> {
-    let request = async_graphql::http::parse_query_string(query_string).map_err(|error| {
-        Refusal::new(
-            StatusCode::BAD_REQUEST,
-            "BAD_REQUEST",
-            format!("the query string is not a GraphQL request: {error}"),
-        )
-    })?;
-    let request = with_query(request)?;
+    let request = with_query(parse_query_string(query_string)?)?;
     if graphql::is_mutation(&request, &state.app.graphql_limits) {
         return Err(Refusal::method_not_allowed(
             "POST",
@@ -114,6 +108,52 @@ fn get_parameters(
         ));
     }
     Ok(request)
+}
+
+/// The request a GET's query string carries: `query`, `operationName`, and `variables` and
+/// `extensions` as JSON objects (left empty when the parameter is, as graphql-http does).
+///
+/// Read here rather than by async-graphql's `parse_query_string`, which expects
+/// `operation_name` and so ignores the spec's `operationName`. A parameter given twice is
+/// refused rather than one of its values picked silently.
+fn parse_query_string(query_string: &str) -> Result<async_graphql::Request, Refusal> {
+    let refusal = |problem: String| {
+        Refusal::new(
+            StatusCode::BAD_REQUEST,
+            "BAD_REQUEST",
+            format!("the query string is not a GraphQL request: {problem}"),
+        )
+    };
+    let [mut query, mut operation_name, mut variables, mut extensions] = [None, None, None, None];
+    for (name, value) in url::form_urlencoded::parse(query_string.as_bytes()) {
+        let parameter = match name.as_ref() {
+            "query" => &mut query,
+            "operationName" => &mut operation_name,
+            "variables" => &mut variables,
+            "extensions" => &mut extensions,
+            _ => continue,
+        };
+        if parameter.replace(value.into_owned()).is_some() {
+            return Err(refusal(format!("`{name}` is given more than once")));
+        }
+    }
+    let mut request = async_graphql::Request::new(query.unwrap_or_default());
+    request.operation_name = operation_name;
+    request.variables = json_object("variables", variables).map_err(refusal)?;
+    request.extensions = json_object("extensions", extensions).map_err(refusal)?;
+    Ok(request)
+}
+
+/// The JSON object in the query-string parameter `name`; empty when it is absent, empty or null.
+fn json_object<T: DeserializeOwned + Default>(
+    name: &str,
+    value: Option<String>,
+) -> Result<T, String> {
+    match value.filter(|value| !value.is_empty()) {
+        None => Ok(T::default()),
+        Some(value) => serde_json::from_str(&value)
+            .map_err(|error| format!("`{name}` is not a JSON object: {error}")),
+    }
 }
 
 /// `request`, unless it has no document at all.

@@ -69,6 +69,70 @@ async fn get_refuses_mutations() {
     assert_eq!(still_there.data()["post"]["id"], id);
 }
 
+/// A GET to /graphql with these query-string parameters.
+async fn get_with(app: &TestApp, parameters: &[(&str, &str)]) -> Reply {
+    let url = url::Url::parse_with_params(&app.url("/graphql"), parameters).unwrap();
+    Reply::from(reqwest::get(url).await.unwrap()).await
+}
+
+#[tokio::test]
+async fn get_reads_operation_name_variables_and_extensions() {
+    let app = TestApp::new().await;
+    let two_operations =
+        "query A { a: __typename } query B($name: String!) { b: __type(name: $name) { name } }";
+
+    let reply = get_with(
+        &app,
+        &[
+            ("query", two_operations),
+            ("operationName", "B"),
+            ("variables", r#"{"name":"Post"}"#),
+            ("extensions", r#"{"persistedQuery":null}"#),
+        ],
+    )
+    .await;
+    assert_eq!(reply.data(), &json!({ "b": { "name": "Post" } }));
+    let empty = get_with(
+        &app,
+        &[
+            ("query", "{ __typename }"),
+            ("variables", ""),
+            ("extensions", "null"),
+        ],
+    )
+    .await;
+    assert_eq!(empty.data()["__typename"], "Query");
+
+    // The operation GET runs is the one operationName names, so a mutation is spotted there too.
+    let mutation = get_with(
+        &app,
+        &[
+            ("query", "query A { __typename } mutation B { logout }"),
+            ("operationName", "B"),
+        ],
+    )
+    .await;
+    assert_eq!(mutation.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(mutation.headers["allow"], "POST");
+
+    for parameters in [
+        [("variables", r#""{}""#), ("query", "{ __typename }")],
+        [("variables", "[1]"), ("query", "{ __typename }")],
+        [("extensions", r#""x""#), ("query", "{ __typename }")],
+        [("extensions", "{"), ("query", "{ __typename }")],
+        [
+            ("query", "{ __typename }"),
+            ("query", "mutation { logout }"),
+        ],
+    ] {
+        let reply = get_with(&app, &parameters).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{parameters:?}");
+        assert_eq!(reply.error_code(), "BAD_REQUEST", "{parameters:?}");
+        assert_eq!(reply.headers["content-type"], "application/json");
+        assert!(reply.body.get("data").is_none(), "{:#}", reply.body);
+    }
+}
+
 #[tokio::test]
 async fn post_bodies_must_be_single_json_requests() {
     let app = TestApp::new().await;
