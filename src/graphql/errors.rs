@@ -10,8 +10,9 @@ use std::sync::Arc;
 use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextValidation,
 };
+use async_graphql::parser::Pos;
 use async_graphql::parser::types::ExecutableDocument;
-use async_graphql::{Response, ServerError, ServerResult, ValidationResult, Variables};
+use async_graphql::{Response, ServerError, ServerResult, ValidationResult, Value, Variables};
 
 use crate::error::{AppError, INTERNAL_MESSAGE};
 use crate::graphql::RequestContext;
@@ -20,8 +21,43 @@ use crate::graphql::RequestContext;
 pub const PARSE_FAILED: &str = "GRAPHQL_PARSE_FAILED";
 /// `extensions.code` of a document that breaks the schema's rules or limits.
 pub const VALIDATION_FAILED: &str = "GRAPHQL_VALIDATION_FAILED";
+/// `extensions.code` of a request whose `operationName` names no operation of its document, or
+/// that names none when the document has several (Apollo Server's code for the same).
+pub const OPERATION_RESOLUTION_FAILURE: &str = "OPERATION_RESOLUTION_FAILURE";
 /// `extensions.code` of an argument value async-graphql itself could not accept.
 const BAD_USER_INPUT: &str = "BAD_USER_INPUT";
+
+/// Whether `response` refuses its request before running any of it: the document did not parse
+/// or validate, no operation could be chosen, or the variables could not be used. Such a
+/// response has errors and no `data`.
+pub fn was_refused(response: &Response) -> bool {
+    response.errors.iter().any(|error| {
+        error
+            .extensions
+            .as_ref()
+            .and_then(|extensions| extensions.get("code"))
+            .is_some_and(|code| {
+                [
+                    PARSE_FAILED,
+                    VALIDATION_FAILED,
+                    OPERATION_RESOLUTION_FAILURE,
+                ]
+                .iter()
+                .any(|refusal| *code == Value::from(*refusal))
+            })
+    })
+}
+
+/// An error with `message` at `position` and `extensions.code` set to `code`.
+pub(crate) fn coded_error(
+    message: impl Into<String>,
+    position: Option<Pos>,
+    code: &str,
+) -> ServerError {
+    let mut error = ServerError::new(message, position);
+    set(&mut error, "code", code);
+    error
+}
 
 /// The schema extension that sets `extensions.code` on every error.
 pub struct ErrorCodes;

@@ -4,7 +4,8 @@
 //! sending cross-site "simple" requests), a single request (batches are refused), and at most
 //! [`MAX_BODY_BYTES`](crate::http::MAX_BODY_BYTES). GET runs queries only: a mutation is 405.
 //! Responses are `application/json`, or `application/graphql-response+json` when the client
-//! asks for it, in which case a document that fails to parse or validate is answered with 400.
+//! asks for it, in which case a request refused before it runs (a document that does not parse
+//! or validate, an unknown operation, a required variable missing) is answered with 400.
 
 use axum::Json;
 use axum::body::Bytes;
@@ -17,7 +18,7 @@ use serde::de::DeserializeOwned;
 
 use crate::auth::{self, Session};
 use crate::error::{AppError, INTERNAL_MESSAGE};
-use crate::graphql::{self, PARSE_FAILED, RequestContext, VALIDATION_FAILED};
+use crate::graphql::{self, RequestContext};
 use tokio::task::{JoinError, JoinHandle};
 
 use crate::http::error::{Refusal, error_response, request_error};
@@ -276,7 +277,7 @@ fn has_json_content_type(headers: &HeaderMap) -> bool {
 pub(crate) enum ResponseFormat {
     /// `application/json`: always 200 once the request was executed or rejected as GraphQL.
     Json,
-    /// `application/graphql-response+json`: 400 for documents that fail to parse or validate.
+    /// `application/graphql-response+json`: 400 for requests refused before they run.
     GraphQLResponseJson,
 }
 
@@ -324,22 +325,16 @@ impl ResponseFormat {
     /// The HTTP response for a GraphQL response, or an error in its place when its body would be
     /// longer than `max_bytes`: a client never receives half a response.
     fn render(self, response: &async_graphql::Response, max_bytes: usize) -> Response {
-        let rejected = response.errors.iter().any(|error| {
-            error
-                .extensions
-                .as_ref()
-                .and_then(|extensions| extensions.get("code"))
-                .is_some_and(|code| {
-                    *code == async_graphql::Value::from(PARSE_FAILED)
-                        || *code == async_graphql::Value::from(VALIDATION_FAILED)
-                })
-        });
+        // The status rule of graphql-http 1.22 and the GraphQL over HTTP draft it encodes: a
+        // request refused before running (parse, validation, operation or variable errors) is
+        // 400 under application/graphql-response+json and 200 under application/json.
+        let rejected = graphql::was_refused(response);
         let status = match (self, rejected) {
             (Self::GraphQLResponseJson, true) => StatusCode::BAD_REQUEST,
             _ => StatusCode::OK,
         };
         let mut body = BoundedBody::new(max_bytes);
-        // A rejected document was never executed, so the response has no `data` entry at all.
+        // A refused request never ran, so the response has no `data` entry at all.
         let written = if rejected {
             serde_json::to_writer(
                 &mut body,

@@ -219,6 +219,102 @@ async fn documents_that_fail_to_parse_or_validate_have_codes() {
     assert_eq!(refused.status(), StatusCode::NOT_ACCEPTABLE);
 }
 
+/// POSTs `body` as JSON with `Accept: accept`, anonymously.
+async fn post_accepting(app: &TestApp, accept: &str, body: serde_json::Value) -> Reply {
+    let response = reqwest::Client::new()
+        .post(app.url("/graphql"))
+        .header("accept", accept)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    Reply::from(response).await
+}
+
+/// Asserts `reply` refused its request before running it, with `code`, and in the status and
+/// media type `accept` calls for.
+fn assert_refused_before_running(reply: &Reply, accept: &str, code: &str) {
+    let (status, content_type) = match accept {
+        "application/json" => (StatusCode::OK, "application/json"),
+        _ => (StatusCode::BAD_REQUEST, "application/graphql-response+json"),
+    };
+    assert_eq!(reply.status, status, "{accept}: {:#}", reply.body);
+    assert_eq!(reply.headers["content-type"], content_type, "{accept}");
+    assert_eq!(reply.error_code(), code, "{accept}");
+    assert!(reply.body.get("data").is_none(), "{:#}", reply.body);
+}
+
+#[tokio::test]
+async fn requests_without_a_runnable_operation_are_refused_before_running() {
+    let app = TestApp::new().await;
+
+    for accept in ["application/json", "application/graphql-response+json"] {
+        for body in [
+            json!({ "query": "query A { __typename }", "operationName": "B" }),
+            json!({ "query": "{ __typename }", "operationName": "A" }),
+            json!({ "query": "query A { a: __typename } query B { b: __typename }" }),
+        ] {
+            let reply = post_accepting(&app, accept, body).await;
+            assert_refused_before_running(&reply, accept, "OPERATION_RESOLUTION_FAILURE");
+        }
+    }
+    let named = post_accepting(
+        &app,
+        "application/json",
+        json!({ "query": "query A { a: __typename } query B { b: __typename }", "operationName": "B" }),
+    )
+    .await;
+    assert_eq!(named.data(), &json!({ "b": "Query" }));
+}
+
+#[tokio::test]
+async fn required_variables_must_have_values_before_anything_runs() {
+    let app = TestApp::new().await;
+    let alice = app.signed_in("alice").await;
+    let create_then_delete = "mutation($id: ID!) { \
+        createPost(input: { title: \"t\", content: \"c\" }) { id } deletePost(id: $id) }";
+
+    // Without the check, createPost ran though the response said `data: null`.
+    let missing = alice.graphql(create_then_delete, json!({})).await;
+    assert_refused_before_running(&missing, "application/json", "GRAPHQL_VALIDATION_FAILED");
+    assert!(
+        missing.error()["message"]
+            .as_str()
+            .unwrap()
+            .contains("\"$id\" of required type \"ID!\" was not provided"),
+        "{:#}",
+        missing.body
+    );
+    let null = alice
+        .graphql(create_then_delete, json!({ "id": null }))
+        .await;
+    assert_eq!(null.error_code(), "GRAPHQL_VALIDATION_FAILED");
+    assert!(null.body.get("data").is_none(), "{:#}", null.body);
+    let posts = alice
+        .graphql("{ myPosts { edges { cursor } } }", json!({}))
+        .await;
+    assert_eq!(posts.data()["myPosts"]["edges"], json!([]));
+
+    for accept in ["application/json", "application/graphql-response+json"] {
+        let reply = post_accepting(
+            &app,
+            accept,
+            json!({ "query": "query($id: ID!) { post(id: $id) { id } }", "variables": null }),
+        )
+        .await;
+        assert_refused_before_running(&reply, accept, "GRAPHQL_VALIDATION_FAILED");
+    }
+    // A default stands in for a missing value, and nullable variables may be left out.
+    let defaulted = app
+        .anonymous()
+        .graphql(
+            "query($id: ID! = \"1\", $first: Int) { post(id: $id) { id } posts(first: $first) { edges { cursor } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(defaulted.data()["post"], json!(null));
+}
+
 #[tokio::test]
 async fn deep_queries_are_refused() {
     let app = TestApp::new().await;
