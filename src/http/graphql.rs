@@ -22,6 +22,7 @@ use crate::graphql::{self, RequestContext};
 use tokio::task::{JoinError, JoinHandle};
 
 use crate::http::error::{Refusal, error_response, request_error};
+use crate::http::media_type::MediaRange;
 use crate::http::{HttpState, MAX_BODY_BYTES, REQUEST_ID_HEADER};
 
 const JSON: &str = "application/json";
@@ -52,7 +53,7 @@ fn post_body(
         return Err(Refusal::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "UNSUPPORTED_MEDIA_TYPE",
-            "send the request as `Content-Type: application/json`",
+            "send the request as `Content-Type: application/json` (in UTF-8)",
         ));
     }
     let body = body.map_err(|rejection| match rejection.status() {
@@ -264,12 +265,14 @@ fn not_acceptable() -> Response {
     )
 }
 
+/// Whether the body is `application/json` in UTF-8: with no charset, which means UTF-8, or with
+/// `charset=utf-8`. Other charsets are refused (415) rather than misread, as graphql-http does.
 fn has_json_content_type(headers: &HeaderMap) -> bool {
     headers
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.split(';').next())
-        .is_some_and(|media_type| media_type.trim().eq_ignore_ascii_case(JSON))
+        .map(MediaRange::parse)
+        .is_some_and(|media_type| media_type.is(JSON) && media_type.utf8)
 }
 
 /// The media type a response is written in.
@@ -282,32 +285,59 @@ pub(crate) enum ResponseFormat {
 }
 
 impl ResponseFormat {
-    /// The format the `Accept` header asks for; `None` when it accepts neither.
+    /// The format the `Accept` header asks for; `None` when it accepts neither (406).
+    ///
+    /// The spec asks for "the highest priority media type listed that is supported", so weights
+    /// (`q`) count and `q=0` refuses a type; each type takes its weight from the most specific
+    /// range that covers it (RFC 9110 §12.5.1). Among equal weights the type listed first wins,
+    /// as in graphql-http 1.22, and a range covering both (`*/*`, `application/*`) means
+    /// `application/json`, the default (audit 47DE). Ranges asking for a charset other than
+    /// UTF-8 are not acceptable, as in graphql-http.
     pub(crate) fn negotiate(headers: &HeaderMap) -> Option<Self> {
         let Some(accept) = headers
             .get(header::ACCEPT)
             .and_then(|value| value.to_str().ok())
+            .filter(|accept| !accept.trim().is_empty())
         else {
             return Some(Self::Json);
         };
-        let media_types = || {
-            accept
-                .split(',')
-                .filter_map(|item| item.split(';').next())
-                .map(str::trim)
+        let ranges: Vec<_> = accept.split(',').map(MediaRange::parse).collect();
+        // How much the client wants `media_type`, and where the range saying so is listed.
+        let preference = |media_type: &str| {
+            let mut decided: Option<(u8, u16, usize)> = None;
+            for (position, range) in ranges.iter().enumerate() {
+                let specificity = if range.is(media_type) {
+                    3
+                } else if range.is("application/*") {
+                    2
+                } else if range.is("*/*") {
+                    1
+                } else {
+                    continue;
+                };
+                let Some(weight) = range.weight.filter(|_| range.utf8) else {
+                    continue;
+                };
+                if decided.is_none_or(|(current, ..)| specificity > current) {
+                    decided = Some((specificity, weight, position));
+                }
+            }
+            decided.map(|(_, weight, position)| (weight, position))
         };
-        if media_types().any(|media_type| media_type.eq_ignore_ascii_case(GRAPHQL_RESPONSE_JSON)) {
-            return Some(Self::GraphQLResponseJson);
-        }
-        if media_types().any(|media_type| {
-            ["application/json", "application/*", "*/*"]
-                .iter()
-                .any(|accepted| media_type.eq_ignore_ascii_case(accepted))
-        }) || accept.trim().is_empty()
-        {
-            return Some(Self::Json);
-        }
-        None
+        // Listed last, so that `max_by` picks `Json` when everything else is equal.
+        [
+            (Self::GraphQLResponseJson, preference(GRAPHQL_RESPONSE_JSON)),
+            (Self::Json, preference(JSON)),
+        ]
+        .into_iter()
+        .filter_map(|(format, preference)| Some((format, preference?)))
+        .filter(|(_, (weight, _))| *weight > 0)
+        .max_by(
+            |(_, (weight, position)), (_, (other_weight, other_position))| {
+                weight.cmp(other_weight).then(other_position.cmp(position))
+            },
+        )
+        .map(|(format, _)| format)
     }
 
     /// Sets this format's media type on a response this module wrote as JSON.

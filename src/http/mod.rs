@@ -8,6 +8,7 @@ mod error;
 mod graphiql;
 mod graphql;
 mod health;
+mod media_type;
 mod security_headers;
 
 use std::time::Duration;

@@ -164,6 +164,88 @@ async fn post_bodies_must_be_single_json_requests() {
 }
 
 #[tokio::test]
+async fn accept_is_negotiated_by_weight_then_order() {
+    let app = TestApp::new().await;
+    let typename = json!({ "query": "{ __typename }" });
+    const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
+    const JSON: &str = "application/json";
+
+    for (accept, media_type) in [
+        ("application/graphql-response+json", GRAPHQL_RESPONSE),
+        (
+            "application/graphql-response+json; charset=utf-8",
+            GRAPHQL_RESPONSE,
+        ),
+        (
+            "application/graphql-response+json, application/json;q=0.9",
+            GRAPHQL_RESPONSE,
+        ),
+        (
+            "application/json, application/graphql-response+json;q=0.5",
+            JSON,
+        ),
+        (
+            "application/graphql-response+json;q=0, application/json",
+            JSON,
+        ),
+        ("application/json, application/graphql-response+json", JSON),
+        (
+            "application/graphql-response+json, application/json",
+            GRAPHQL_RESPONSE,
+        ),
+        ("*/*", JSON),
+        ("application/*", JSON),
+        (
+            "*/*;q=0.1, application/graphql-response+json",
+            GRAPHQL_RESPONSE,
+        ),
+        ("application/json;q=0, */*", GRAPHQL_RESPONSE),
+        ("text/html, */*;q=0.1", JSON),
+        ("application/json; charset=UTF-8", JSON),
+        (
+            "application/json; charset=iso-8859-1, application/graphql-response+json;q=0.1",
+            GRAPHQL_RESPONSE,
+        ),
+    ] {
+        let reply = post_accepting(&app, accept, typename.clone()).await;
+        assert_eq!(reply.headers["content-type"], media_type, "{accept}");
+        assert_eq!(reply.data()["__typename"], "Query", "{accept}");
+    }
+
+    for accept in [
+        "text/html",
+        "application/json;q=0",
+        "application/graphql-response+json;q=0, application/*;q=0",
+        "application/json; charset=iso-8859-1",
+        "application/json;q=2",
+    ] {
+        let reply = post_accepting(&app, accept, typename.clone()).await;
+        assert_eq!(reply.status, StatusCode::NOT_ACCEPTABLE, "{accept}");
+        assert_eq!(reply.headers["content-type"], JSON, "{accept}");
+        assert_eq!(reply.error_code(), "NOT_ACCEPTABLE", "{accept}");
+    }
+}
+
+#[tokio::test]
+async fn json_bodies_must_be_utf_8() {
+    let app = TestApp::new().await;
+    let query = r#"{"query":"{ __typename }"}"#;
+
+    for content_type in [
+        "application/json;charset=UTF8",
+        "application/json; charset=\"utf-8\"",
+        "Application/JSON; boundary=ignored",
+    ] {
+        let reply = post_raw(&app, Some(content_type), query).await;
+        assert_eq!(reply.data()["__typename"], "Query", "{content_type}");
+    }
+    let latin = post_raw(&app, Some("application/json; charset=iso-8859-1"), query).await;
+    assert_eq!(latin.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(latin.headers["content-type"], "application/json");
+    assert_eq!(latin.error_code(), "UNSUPPORTED_MEDIA_TYPE");
+}
+
+#[tokio::test]
 async fn oversized_bodies_are_refused() {
     let app = TestApp::new().await;
     let padding = " ".repeat(festapi::http::MAX_BODY_BYTES);
