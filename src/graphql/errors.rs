@@ -19,11 +19,9 @@ use crate::graphql::RequestContext;
 
 /// `extensions.code` of a document that does not parse.
 pub const PARSE_FAILED: &str = "GRAPHQL_PARSE_FAILED";
-/// `extensions.code` of a document that breaks the schema's rules or limits.
+/// `extensions.code` of a document that breaks the schema's rules or limits, names no operation
+/// it has, or leaves a non-null variable without a value.
 pub const VALIDATION_FAILED: &str = "GRAPHQL_VALIDATION_FAILED";
-/// `extensions.code` of a request whose `operationName` names no operation of its document, or
-/// that names none when the document has several (Apollo Server's code for the same).
-pub const OPERATION_RESOLUTION_FAILURE: &str = "OPERATION_RESOLUTION_FAILURE";
 /// `extensions.code` of an argument value async-graphql itself could not accept.
 const BAD_USER_INPUT: &str = "BAD_USER_INPUT";
 
@@ -37,13 +35,7 @@ pub fn was_refused(response: &Response) -> bool {
             .as_ref()
             .and_then(|extensions| extensions.get("code"))
             .is_some_and(|code| {
-                [
-                    PARSE_FAILED,
-                    VALIDATION_FAILED,
-                    OPERATION_RESOLUTION_FAILURE,
-                ]
-                .iter()
-                .any(|refusal| *code == Value::from(*refusal))
+                *code == Value::from(PARSE_FAILED) || *code == Value::from(VALIDATION_FAILED)
             })
     })
 }

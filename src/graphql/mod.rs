@@ -19,9 +19,7 @@ use async_graphql::parser::types::OperationType;
 use async_graphql::{EmptySubscription, MergedObject, Schema, SchemaBuilder};
 
 pub use context::RequestContext;
-pub use errors::{
-    ErrorCodes, OPERATION_RESOLUTION_FAILURE, PARSE_FAILED, VALIDATION_FAILED, was_refused,
-};
+pub use errors::{ErrorCodes, PARSE_FAILED, VALIDATION_FAILED, was_refused};
 pub use limits::{MAX_ALIASES, MAX_DOCUMENT_BYTES, QueryLimits};
 use loaders::{AuthorPostsLoader, UserLoader};
 pub use nullability::{NullPropagation, OutputTypes};

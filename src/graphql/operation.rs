@@ -5,7 +5,9 @@
 //! the operation after every extension hook, so its "Unknown operation named" error has no
 //! `extensions.code`, and it reads variables only where a field uses them, so a required
 //! variable that was not sent fails that field alone, after the fields before it have run
-//! (mutations included). This extension does both as soon as the document is parsed.
+//! (mutations included). This extension does both as soon as the document is parsed; its
+//! errors are `GRAPHQL_VALIDATION_FAILED`, like the variable errors async-graphql's validation
+//! finds itself.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -15,7 +17,7 @@ use async_graphql::extensions::{
 use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationDefinition};
 use async_graphql::{Request, ServerResult, Value, Variables};
 
-use crate::graphql::errors::{OPERATION_RESOLUTION_FAILURE, VALIDATION_FAILED, coded_error};
+use crate::graphql::errors::{VALIDATION_FAILED, coded_error};
 
 /// The operation of `document` that `operation_name` names or, without a name, its only one;
 /// an error saying why when there is no such operation.
@@ -88,7 +90,7 @@ impl Extension for OperationCheckRun {
             .unwrap_or_else(PoisonError::into_inner)
             .take();
         let operation = selected_operation(&document, operation_name.as_deref())
-            .map_err(|message| coded_error(message, None, OPERATION_RESOLUTION_FAILURE))?;
+            .map_err(|message| coded_error(message, None, VALIDATION_FAILED))?;
         check_variables(operation, variables)?;
         Ok(document)
     }

@@ -337,7 +337,7 @@ async fn requests_without_a_runnable_operation_are_refused_before_running() {
             json!({ "query": "query A { a: __typename } query B { b: __typename }" }),
         ] {
             let reply = post_accepting(&app, accept, body).await;
-            assert_refused_before_running(&reply, accept, "OPERATION_RESOLUTION_FAILURE");
+            assert_refused_before_running(&reply, accept, "GRAPHQL_VALIDATION_FAILED");
         }
     }
     let named = post_accepting(
