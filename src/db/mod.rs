@@ -5,6 +5,7 @@
 //! with server-side time limits, so no statement or idle transaction can hold a connection
 //! forever, and the pool has a wait timeout, so a request never hangs waiting for one.
 
+mod errors;
 pub mod migrations;
 pub mod models;
 pub mod posts;
