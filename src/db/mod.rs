@@ -6,6 +6,7 @@
 //! forever, and the pool has a wait timeout, so a request never hangs waiting for one.
 
 mod errors;
+pub mod ids;
 pub mod migrations;
 pub mod models;
 pub mod posts;

@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
+use crate::db::ids::{PostId, UserId};
 use crate::db::schema::{posts, users};
 
 /// A user as stored.
@@ -10,7 +11,7 @@ use crate::db::schema::{posts, users};
 #[diesel(table_name = users, check_for_backend(diesel::pg::Pg))]
 pub struct UserRow {
     /// `{provider}_{provider_id}`, e.g. `google_123456789`.
-    pub id: String,
+    pub id: UserId,
     /// Unique regardless of case.
     pub email: String,
     /// The display name, 1 to 100 characters.
@@ -34,7 +35,7 @@ pub struct UserRow {
 #[diesel(table_name = users)]
 pub struct NewUser<'a> {
     /// See [`UserRow::id`].
-    pub id: &'a str,
+    pub id: &'a UserId,
     /// See [`UserRow::email`].
     pub email: &'a str,
     /// See [`UserRow::name`].
@@ -64,13 +65,13 @@ pub struct UserChanges {
 #[diesel(table_name = posts, check_for_backend(diesel::pg::Pg))]
 pub struct PostRow {
     /// An opaque id: `post_` and a time-ordered UUID for new posts.
-    pub id: String,
+    pub id: PostId,
     /// 1 to 200 characters, trimmed.
     pub title: String,
     /// 1 to 10,000 characters, trimmed.
     pub content: String,
     /// The author's [`UserRow::id`].
-    pub author_id: String,
+    pub author_id: UserId,
     /// When the post was created.
     pub created_at: DateTime<Utc>,
     /// When the row last changed.
@@ -82,13 +83,13 @@ pub struct PostRow {
 #[diesel(table_name = posts)]
 pub struct NewPost<'a> {
     /// See [`PostRow::id`].
-    pub id: &'a str,
+    pub id: &'a PostId,
     /// See [`PostRow::title`].
     pub title: &'a str,
     /// See [`PostRow::content`].
     pub content: &'a str,
     /// See [`PostRow::author_id`].
-    pub author_id: &'a str,
+    pub author_id: &'a UserId,
 }
 
 /// Changes to a post; `None` leaves a column as it is.

@@ -8,12 +8,13 @@ use diesel::sql_types::{Array, BigInt, Text, Timestamptz};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use crate::db::before_cursor;
+use crate::db::ids::{PostId, UserId};
 use crate::db::models::{NewPost, PostChanges, PostRow};
 use crate::db::schema::posts;
 use crate::domain::pagination::{Page, PageRequest};
 
 /// The post with this id.
-pub async fn find(connection: &mut AsyncPgConnection, id: &str) -> QueryResult<Option<PostRow>> {
+pub async fn find(connection: &mut AsyncPgConnection, id: &PostId) -> QueryResult<Option<PostRow>> {
     posts::table
         .find(id)
         .select(PostRow::as_select())
@@ -23,7 +24,7 @@ pub async fn find(connection: &mut AsyncPgConnection, id: &str) -> QueryResult<O
 }
 
 /// Whether a post with this id exists.
-pub async fn exists_with_id(connection: &mut AsyncPgConnection, id: &str) -> QueryResult<bool> {
+pub async fn exists_with_id(connection: &mut AsyncPgConnection, id: &PostId) -> QueryResult<bool> {
     diesel::select(exists(posts::table.find(id)))
         .get_result(connection)
         .await
@@ -32,7 +33,7 @@ pub async fn exists_with_id(connection: &mut AsyncPgConnection, id: &str) -> Que
 /// One page of posts, newest first, optionally only those of one author.
 pub async fn page(
     connection: &mut AsyncPgConnection,
-    author_id: Option<&str>,
+    author_id: Option<&UserId>,
     request: &PageRequest,
 ) -> QueryResult<Page<PostRow>> {
     let mut query = posts::table
@@ -55,9 +56,9 @@ pub async fn page(
 /// The query builder cannot express a lateral join, hence the SQL text; every value is bound.
 pub async fn pages_by_authors(
     connection: &mut AsyncPgConnection,
-    author_ids: &[String],
+    author_ids: &[UserId],
     request: &PageRequest,
-) -> QueryResult<HashMap<String, Page<PostRow>>> {
+) -> QueryResult<HashMap<UserId, Page<PostRow>>> {
     const FIRST_PAGES: &str = "SELECT page.* FROM unnest($1::text[]) AS authors(id) \
         CROSS JOIN LATERAL (SELECT * FROM posts WHERE posts.author_id = authors.id \
         ORDER BY posts.created_at DESC, posts.id DESC LIMIT $2) AS page";
@@ -85,7 +86,7 @@ pub async fn pages_by_authors(
         }
     };
 
-    let mut rows_by_author: HashMap<String, Vec<PostRow>> = author_ids
+    let mut rows_by_author: HashMap<UserId, Vec<PostRow>> = author_ids
         .iter()
         .map(|id| (id.clone(), Vec::new()))
         .collect();
@@ -115,8 +116,8 @@ pub async fn insert(
 /// Applies `changes` to post `id` if `author_id` wrote it; `None` when no such post of theirs.
 pub async fn update_by_author(
     connection: &mut AsyncPgConnection,
-    id: &str,
-    author_id: &str,
+    id: &PostId,
+    author_id: &UserId,
     changes: &PostChanges,
 ) -> QueryResult<Option<PostRow>> {
     diesel::update(posts::table.find(id).filter(posts::author_id.eq(author_id)))
@@ -130,8 +131,8 @@ pub async fn update_by_author(
 /// Deletes post `id` if `author_id` wrote it; returns whether a post was deleted.
 pub async fn delete_by_author(
     connection: &mut AsyncPgConnection,
-    id: &str,
-    author_id: &str,
+    id: &PostId,
+    author_id: &UserId,
 ) -> QueryResult<bool> {
     let deleted = diesel::delete(posts::table.find(id).filter(posts::author_id.eq(author_id)))
         .execute(connection)

@@ -5,6 +5,7 @@ use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use crate::db::before_cursor;
+use crate::db::ids::{TokenId, UserId};
 use crate::db::models::{NewUser, UserChanges, UserRow};
 use crate::db::schema::{token_blacklist, users};
 use crate::domain::pagination::{Page, PageRequest};
@@ -15,7 +16,7 @@ diesel::define_sql_function! {
 }
 
 /// The user with this id.
-pub async fn find(connection: &mut AsyncPgConnection, id: &str) -> QueryResult<Option<UserRow>> {
+pub async fn find(connection: &mut AsyncPgConnection, id: &UserId) -> QueryResult<Option<UserRow>> {
     users::table
         .find(id)
         .select(UserRow::as_select())
@@ -40,7 +41,7 @@ pub async fn find_by_email(
 /// The users among `ids` that exist, in no particular order.
 pub async fn find_many(
     connection: &mut AsyncPgConnection,
-    ids: &[String],
+    ids: &[UserId],
 ) -> QueryResult<Vec<UserRow>> {
     users::table
         .filter(users::id.eq_any(ids))
@@ -53,8 +54,8 @@ pub async fn find_many(
 /// both authenticates and loads the signed-in user.
 pub async fn find_unless_revoked(
     connection: &mut AsyncPgConnection,
-    id: &str,
-    jti: &str,
+    id: &UserId,
+    jti: &TokenId,
 ) -> QueryResult<Option<UserRow>> {
     users::table
         .find(id)
@@ -99,7 +100,7 @@ pub async fn insert_if_absent(
 /// Applies `changes` to the user `id` and returns the updated row, or `None` when absent.
 pub async fn update(
     connection: &mut AsyncPgConnection,
-    id: &str,
+    id: &UserId,
     changes: &UserChanges,
 ) -> QueryResult<Option<UserRow>> {
     diesel::update(users::table.find(id))

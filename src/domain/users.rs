@@ -2,6 +2,7 @@
 
 use uuid::Uuid;
 
+use crate::db::ids::UserId;
 use crate::db::models::{NewUser, UserChanges, UserRow};
 use crate::db::{Database, users};
 use crate::domain::pagination::{Page, PageRequest};
@@ -61,7 +62,7 @@ pub fn valid_email(raw: &str) -> Result<String, AppError> {
 }
 
 /// The user with this id, if any.
-pub async fn find(database: &Database, id: &str) -> Result<Option<UserRow>, AppError> {
+pub async fn find(database: &Database, id: &UserId) -> Result<Option<UserRow>, AppError> {
     let mut connection = database.connection().await?;
     Ok(users::find(&mut connection, id).await?)
 }
@@ -73,7 +74,7 @@ pub async fn find_by_email(database: &Database, email: &str) -> Result<Option<Us
 }
 
 /// The users among `ids` that exist.
-pub async fn find_many(database: &Database, ids: &[String]) -> Result<Vec<UserRow>, AppError> {
+pub async fn find_many(database: &Database, ids: &[UserId]) -> Result<Vec<UserRow>, AppError> {
     let mut connection = database.connection().await?;
     Ok(users::find_many(&mut connection, ids).await?)
 }
@@ -99,7 +100,7 @@ pub enum Patch<T> {
 /// Changes the profile of user `id`.
 pub async fn update_profile(
     database: &Database,
-    id: &str,
+    id: &UserId,
     name: Option<&str>,
     picture: Patch<&str>,
 ) -> Result<UserRow, AppError> {
@@ -137,7 +138,7 @@ pub async fn find_or_create_local(
         None => valid_name(email.split('@').next().unwrap_or_default())?,
     };
     let provider_id = Uuid::new_v4().simple().to_string();
-    let id = format!("{LOCAL_PROVIDER}_{provider_id}");
+    let id = UserId::from_trusted(format!("{LOCAL_PROVIDER}_{provider_id}"));
     let mut connection = database.connection().await?;
     let user = NewUser {
         id: &id,

@@ -14,13 +14,13 @@ pub(crate) trait Keyed {
 
 impl Keyed for PostRow {
     fn cursor(&self) -> Cursor {
-        Cursor::new(self.created_at, self.id.clone())
+        Cursor::new(self.created_at, self.id.as_str())
     }
 }
 
 impl Keyed for UserRow {
     fn cursor(&self) -> Cursor {
-        Cursor::new(self.created_at, self.id.clone())
+        Cursor::new(self.created_at, self.id.as_str())
     }
 }
 

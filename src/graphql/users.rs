@@ -4,7 +4,9 @@ use async_graphql::connection::Connection;
 use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object};
 use chrono::{DateTime, Utc};
 
+use crate::db::ids::UserId;
 use crate::db::models::UserRow;
+use crate::domain::ids::ParseId as _;
 use crate::domain::pagination::PageRequest;
 use crate::domain::users::{self, Patch};
 use crate::error::AppError;
@@ -27,7 +29,7 @@ impl From<UserRow> for User {
 impl User {
     /// The user's id, e.g. `google_123456789`.
     async fn id(&self) -> ID {
-        ID(self.0.id.clone())
+        ID::from(self.0.id.as_str())
     }
 
     /// The user's e-mail address. Only signed-in users can see e-mail addresses.
@@ -109,7 +111,7 @@ impl UserQuery {
         ctx.session()?;
         let database = &ctx.app()?.database;
         let user = match (id, email) {
-            (Some(id), None) => users::find(database, &id).await?,
+            (Some(id), None) => users::find(database, &UserId::parse("id", &id)?).await?,
             (None, Some(email)) => users::find_by_email(database, &email).await?,
             (None, None) | (Some(_), Some(_)) => {
                 return Err(AppError::invalid_input(

@@ -13,6 +13,7 @@ mod auth;
 mod cli;
 mod database;
 mod http;
+mod input;
 mod migrations;
 mod pagination;
 mod posts;

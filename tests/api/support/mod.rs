@@ -2,6 +2,7 @@
 //! clients that send real HTTP requests to it.
 
 pub mod database;
+pub mod logs;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -17,6 +18,7 @@ use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
 pub use database::TestDatabase;
+pub use logs::ErrorLog;
 
 /// The signing secret of test servers.
 pub const TEST_JWT_SECRET: &str = "festapi-test-suite-secret-0123456789abcdef";
@@ -130,7 +132,7 @@ impl TestApp {
         let token = self
             .state
             .tokens
-            .issue_access_token(&user.id)
+            .issue_access_token(user.id.as_str())
             .expect("an access token")
             .token;
         self.client(Some(token), Some(user))
@@ -181,7 +183,7 @@ pub struct Client {
 impl Client {
     /// The signed-in user's id.
     pub fn user_id(&self) -> &str {
-        &self.user.as_ref().expect("a signed-in client").id
+        self.user.as_ref().expect("a signed-in client").id.as_str()
     }
 
     /// POSTs `query` with `variables` to /graphql.
