@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
 use crate::db::ids::{PostId, UserId};
+use crate::db::pagination::{Keyed, Keyset};
 use crate::db::schema::{posts, users};
 
 /// A user as stored.
@@ -28,6 +29,15 @@ pub struct UserRow {
     pub created_at: DateTime<Utc>,
     /// When the row last changed.
     pub updated_at: DateTime<Utc>,
+}
+
+impl Keyed for UserRow {
+    fn keyset(&self) -> Keyset {
+        Keyset {
+            created_at: self.created_at,
+            id: self.id.as_str().to_owned(),
+        }
+    }
 }
 
 /// A user about to be inserted.
@@ -76,6 +86,15 @@ pub struct PostRow {
     pub created_at: DateTime<Utc>,
     /// When the row last changed.
     pub updated_at: DateTime<Utc>,
+}
+
+impl Keyed for PostRow {
+    fn keyset(&self) -> Keyset {
+        Keyset {
+            created_at: self.created_at,
+            id: self.id.as_str().to_owned(),
+        }
+    }
 }
 
 /// A post about to be inserted.

@@ -44,7 +44,8 @@ pub async fn page(
     request: &PageRequest,
 ) -> Result<Page<PostRow>, AppError> {
     let mut connection = database.connection().await?;
-    Ok(posts::page(&mut connection, author_id, request).await?)
+    let rows = posts::list(&mut connection, author_id, &request.slice()).await?;
+    Ok(request.page_from(rows))
 }
 
 /// The page `request` of posts of each of `author_ids`, newest first, in one query.
@@ -54,7 +55,21 @@ pub async fn pages_by_authors(
     request: &PageRequest,
 ) -> Result<HashMap<UserId, Page<PostRow>>, AppError> {
     let mut connection = database.connection().await?;
-    Ok(posts::pages_by_authors(&mut connection, author_ids, request).await?)
+    let rows = posts::list_per_author(&mut connection, author_ids, &request.slice()).await?;
+    let mut rows_by_author: HashMap<UserId, Vec<PostRow>> = author_ids
+        .iter()
+        .map(|id| (id.clone(), Vec::new()))
+        .collect();
+    // The rows of each author arrive newest first.
+    for row in rows {
+        if let Some(author_rows) = rows_by_author.get_mut(&row.author_id) {
+            author_rows.push(row);
+        }
+    }
+    Ok(rows_by_author
+        .into_iter()
+        .map(|(author_id, rows)| (author_id, request.page_from(rows)))
+        .collect())
 }
 
 /// Publishes a post by `author_id`.

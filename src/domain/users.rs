@@ -82,7 +82,8 @@ pub async fn find_many(database: &Database, ids: &[UserId]) -> Result<Vec<UserRo
 /// One page of users, newest first.
 pub async fn page(database: &Database, request: &PageRequest) -> Result<Page<UserRow>, AppError> {
     let mut connection = database.connection().await?;
-    Ok(users::page(&mut connection, request).await?)
+    let rows = users::list(&mut connection, &request.slice()).await?;
+    Ok(request.page_from(rows))
 }
 
 /// A change to an optional value: leave it, clear it, or set it.
