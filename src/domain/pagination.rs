@@ -5,9 +5,10 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chrono::DateTime;
+use chrono::{DateTime, Datelike as _, Utc};
 
 use crate::db::pagination::{Keyset, KeysetSlice};
+use crate::domain::validation::{identifier, storable};
 use crate::error::AppError;
 
 /// How many items a page holds when the client does not say.
@@ -22,23 +23,25 @@ pub fn encode_cursor(position: &Keyset) -> String {
 }
 
 /// The position a cursor sent back by a client names; `field` names the argument for the error.
+///
+/// A cursor this server could not have issued is refused: one that does not decode, whose time
+/// lies outside years 1 to 9999 (PostgreSQL's `timestamptz` ends in year 294276, chrono's
+/// sooner, and no row is that old or new), or whose id no row could have.
 pub fn decode_cursor(field: &'static str, encoded: &str) -> Result<Keyset, AppError> {
     let invalid = || AppError::invalid_input(field, "not a cursor this server issued");
-    let plain = URL_SAFE_NO_PAD.decode(encoded).map_err(|_| invalid())?;
+    let plain = URL_SAFE_NO_PAD
+        .decode(storable(field, encoded)?)
+        .map_err(|_| invalid())?;
     let plain = String::from_utf8(plain).map_err(|_| invalid())?;
     let (micros, id) = plain.split_once(':').ok_or_else(invalid)?;
     let created_at = micros
         .parse()
         .ok()
-        .and_then(DateTime::from_timestamp_micros)
+        .and_then(DateTime::<Utc>::from_timestamp_micros)
+        .filter(|created_at| (1..=9999).contains(&created_at.year()))
         .ok_or_else(invalid)?;
-    if id.is_empty() {
-        return Err(invalid());
-    }
-    Ok(Keyset {
-        created_at,
-        id: id.to_owned(),
-    })
+    let id = identifier(field, id).map_err(|_| invalid())?;
+    Ok(Keyset { created_at, id })
 }
 
 /// A validated request for one page: its size and where it starts.
@@ -130,6 +133,32 @@ mod tests {
             let error = decode_cursor("after", garbage).unwrap_err();
             assert_eq!(error.code(), "BAD_USER_INPUT", "{garbage}");
         }
+    }
+
+    #[test]
+    fn cursors_no_row_could_have_are_bad_input() {
+        let forge = |micros: i64, id: &str| URL_SAFE_NO_PAD.encode(format!("{micros}:{id}"));
+        let year_one = DateTime::parse_from_rfc3339("0001-01-01T00:00:00Z").unwrap();
+        let last_of_9999 = DateTime::parse_from_rfc3339("9999-12-31T23:59:59.999999Z").unwrap();
+        for micros in [year_one.timestamp_micros(), last_of_9999.timestamp_micros()] {
+            assert!(decode_cursor("after", &forge(micros, "post_a")).is_ok());
+        }
+        for (micros, id) in [
+            (year_one.timestamp_micros() - 1, "post_a"),
+            (last_of_9999.timestamp_micros() + 1, "post_a"),
+            (i64::MAX, "post_a"),
+            (0, ""),
+            (0, "post_\0"),
+            (0, "post_\u{1b}"),
+            (0, &"p".repeat(256)),
+        ] {
+            let error = decode_cursor("after", &forge(micros, id)).unwrap_err();
+            assert!(
+                matches!(error, AppError::InvalidInput { field: "after", .. }),
+                "{micros}:{id:?}"
+            );
+        }
+        assert!(decode_cursor("after", "\0").is_err());
     }
 
     #[test]

@@ -6,7 +6,7 @@ use crate::db::ids::UserId;
 use crate::db::models::{NewUser, UserChanges, UserRow};
 use crate::db::{Database, users};
 use crate::domain::pagination::{Page, PageRequest};
-use crate::domain::validation::trimmed_text;
+use crate::domain::validation::{storable, trimmed_text};
 use crate::error::AppError;
 
 /// The longest display name, in characters.
@@ -26,7 +26,7 @@ pub fn valid_name(raw: &str) -> Result<String, AppError> {
 /// A picture URL as stored: an absolute http or https URL with a host.
 pub fn valid_picture(raw: &str) -> Result<String, AppError> {
     let invalid = |why: &str| AppError::invalid_input("picture", format!("picture {why}"));
-    let text = raw.trim();
+    let text = storable("picture", raw)?.trim();
     if text.len() > MAX_PICTURE_URL_BYTES {
         return Err(invalid(&format!(
             "must be at most {MAX_PICTURE_URL_BYTES} bytes long"
@@ -46,7 +46,7 @@ pub fn valid_picture(raw: &str) -> Result<String, AppError> {
 
 /// An e-mail address as stored: trimmed, one `@` between a non-empty local part and domain.
 pub fn valid_email(raw: &str) -> Result<String, AppError> {
-    let email = raw.trim();
+    let email = storable("email", raw)?.trim();
     let well_formed = email.len() <= MAX_EMAIL_BYTES
         && !email.chars().any(char::is_whitespace)
         && matches!(email.split_once('@'), Some((local, domain))
@@ -69,8 +69,9 @@ pub async fn find(database: &Database, id: &UserId) -> Result<Option<UserRow>, A
 
 /// The user with this e-mail address (ignoring case), if any.
 pub async fn find_by_email(database: &Database, email: &str) -> Result<Option<UserRow>, AppError> {
+    let email = storable("email", email)?.trim();
     let mut connection = database.connection().await?;
-    Ok(users::find_by_email(&mut connection, email.trim()).await?)
+    Ok(users::find_by_email(&mut connection, email).await?)
 }
 
 /// The users among `ids` that exist.

@@ -1,11 +1,40 @@
 //! Checks shared by the input rules of several entities.
+//!
+//! Every string a client sends passes [`storable`] before anything else, so text PostgreSQL
+//! cannot store never reaches it.
 
 use crate::db::ids::MAX_ID_CHARS;
 use crate::error::AppError;
 
+/// Characters that show nothing yet are not whitespace to Unicode: zero-width spaces and
+/// joiners, the word joiner, the byte-order mark, the blank Braille pattern, the Hangul fillers
+/// and the Mongolian vowel separator.
+const INVISIBLE: [char; 11] = [
+    '\u{200B}', '\u{200C}', '\u{200D}', '\u{2060}', '\u{FEFF}', '\u{2800}', '\u{3164}', '\u{115F}',
+    '\u{1160}', '\u{FFA0}', '\u{180E}',
+];
+
+/// `raw` unless it holds NUL (U+0000), the one character PostgreSQL's text cannot store.
+pub(crate) fn storable<'a>(field: &'static str, raw: &'a str) -> Result<&'a str, AppError> {
+    if raw.contains('\0') {
+        return Err(AppError::invalid_input(
+            field,
+            format!("{field} must not contain NUL characters (U+0000)"),
+        ));
+    }
+    Ok(raw)
+}
+
+/// Whether `character` shows nothing: whitespace, a control character (C0 or C1), or one of
+/// the [`INVISIBLE`] characters.
+fn is_blank(character: char) -> bool {
+    character.is_whitespace() || character.is_control() || INVISIBLE.contains(&character)
+}
+
 /// `raw` if some row could have it as its id: 1 to [`MAX_ID_CHARS`] characters, none of them a
 /// control character. Anything else cannot name a row, so it is the client's mistake.
 pub(crate) fn identifier(field: &'static str, raw: &str) -> Result<String, AppError> {
+    storable(field, raw)?;
     if raw.is_empty() {
         return Err(AppError::invalid_input(
             field,
@@ -22,18 +51,19 @@ pub(crate) fn identifier(field: &'static str, raw: &str) -> Result<String, AppEr
     Ok(raw.to_owned())
 }
 
-/// `raw` without surrounding whitespace, refused when empty or longer than `max_chars`
-/// characters (characters, not bytes: "é" and "한" count one each).
+/// `raw` without the blank characters (see [`is_blank`]) at either end, refused when nothing
+/// else is left or when longer than `max_chars` characters (characters, not bytes: "é" and "한"
+/// count one each).
 pub(crate) fn trimmed_text(
     field: &'static str,
     raw: &str,
     max_chars: usize,
 ) -> Result<String, AppError> {
-    let text = raw.trim();
+    let text = storable(field, raw)?.trim_matches(is_blank);
     if text.is_empty() {
         return Err(AppError::invalid_input(
             field,
-            format!("{field} must not be empty or only whitespace"),
+            format!("{field} must not be empty or only whitespace and invisible characters"),
         ));
     }
     at_most_chars(field, text, max_chars)?;
@@ -79,6 +109,42 @@ mod tests {
                 "{impossible:?}"
             );
         }
+    }
+
+    #[test]
+    fn nul_is_refused_naming_the_field() {
+        assert_eq!(
+            storable("email", "ada@example.com").unwrap(),
+            "ada@example.com"
+        );
+        let error = storable("email", "ada\0@example.com").unwrap_err();
+        assert!(matches!(
+            error,
+            AppError::InvalidInput { field: "email", .. }
+        ));
+        assert!(error.to_string().contains("U+0000"));
+    }
+
+    #[test]
+    fn invisible_and_control_characters_are_blank() {
+        for character in INVISIBLE
+            .into_iter()
+            .chain(['\u{1}', '\u{7f}', '\u{85}', '\u{9f}', '\u{a0}', '\u{3000}'])
+        {
+            let blank = format!(" {character}{character}\t");
+            assert!(trimmed_text("name", &blank, 100).is_err(), "{character:?}");
+            let padded = format!("{character}Ada{character}");
+            assert_eq!(
+                trimmed_text("name", &padded, 100).unwrap(),
+                "Ada",
+                "{character:?}"
+            );
+        }
+        // Inside the text they stay: a zero-width joiner binds an emoji sequence.
+        assert_eq!(
+            trimmed_text("title", "👩\u{200D}💻 at work", 200).unwrap(),
+            "👩\u{200D}💻 at work"
+        );
     }
 
     #[test]
