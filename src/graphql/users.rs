@@ -10,7 +10,7 @@ use crate::domain::ids::ParseId as _;
 use crate::domain::pagination::PageRequest;
 use crate::domain::users::{self, Patch};
 use crate::error::AppError;
-use crate::graphql::context::ContextExt as _;
+use crate::graphql::context::{ContextExt as _, SignedIn};
 use crate::graphql::loaders::{AuthorPostsKey, AuthorPostsLoader};
 use crate::graphql::pagination::connection;
 use crate::graphql::posts::Post;
@@ -102,13 +102,13 @@ impl UserQuery {
     }
 
     /// The user with this id or e-mail address (give exactly one); null when there is none.
+    #[graphql(guard = "SignedIn")]
     async fn user(
         &self,
         ctx: &Context<'_>,
         id: Option<ID>,
         #[graphql(desc = "Matched regardless of case.")] email: Option<String>,
     ) -> Result<Option<User>, AppError> {
-        ctx.session()?;
         let database = &ctx.app()?.database;
         let user = match (id, email) {
             (Some(id), None) => users::find(database, &UserId::parse("id", &id)?).await?,
@@ -124,13 +124,13 @@ impl UserQuery {
     }
 
     /// Every user, newest first.
+    #[graphql(guard = "SignedIn")]
     async fn users(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "How many users, 0 to 100; 20 when omitted.")] first: Option<i32>,
         #[graphql(desc = "The `endCursor` of the previous page.")] after: Option<String>,
     ) -> Result<Connection<String, User>, AppError> {
-        ctx.session()?;
         let request = PageRequest::new(first, after.as_deref())?;
         let page = users::page(&ctx.app()?.database, &request).await?;
         Ok(connection(page, request.after.is_some()))
