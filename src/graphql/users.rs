@@ -32,10 +32,10 @@ impl User {
         ID::from(self.0.id.as_str())
     }
 
-    /// The user's e-mail address. Only signed-in users can see e-mail addresses.
-    async fn email(&self, ctx: &Context<'_>) -> Result<&str, AppError> {
-        ctx.session()?;
-        Ok(&self.0.email)
+    /// The user's e-mail address; null unless you are signed in.
+    async fn email(&self, ctx: &Context<'_>) -> Result<Option<&str>, AppError> {
+        let signed_in = ctx.request()?.session.is_some();
+        Ok(signed_in.then_some(self.0.email.as_str()))
     }
 
     /// The display name.
@@ -96,9 +96,10 @@ pub struct UserQuery;
 
 #[Object]
 impl UserQuery {
-    /// The signed-in user.
-    async fn me(&self, ctx: &Context<'_>) -> Result<User, AppError> {
-        Ok(User(ctx.session()?.user.clone()))
+    /// The signed-in user; null, with an UNAUTHENTICATED error, for anonymous requests, so that
+    /// the other fields of the query still answer.
+    async fn me(&self, ctx: &Context<'_>) -> Result<Option<User>, AppError> {
+        Ok(Some(User(ctx.session()?.user.clone())))
     }
 
     /// The user with this id or e-mail address (give exactly one); null when there is none.
