@@ -96,6 +96,39 @@ pub struct Config {
     pub jwt: JwtConfig,
     /// `CORS_ALLOWED_ORIGINS`: which browser origins may call the API.
     pub cors_origins: CorsOrigins,
+    /// What one GraphQL request may ask of the server.
+    pub graphql: GraphqlLimits,
+    /// `REQUEST_TIMEOUT_MS`: how long one request may take before it is answered with 503.
+    pub request_timeout: Duration,
+    /// `SHUTDOWN_TIMEOUT_SECONDS`: how long requests in flight may run on after SIGTERM.
+    pub shutdown_timeout: Duration,
+}
+
+/// Bounds on what one GraphQL request may ask of the server, checked before it runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GraphqlLimits {
+    /// `GRAPHQL_MAX_TOKENS`: the most lexical tokens a document may hold.
+    pub max_tokens: usize,
+    /// `GRAPHQL_MAX_NESTING`: the deepest nesting of brackets, braces and parentheses in a
+    /// document, and of arrays and objects in its variables.
+    pub max_nesting: usize,
+    /// `GRAPHQL_MAX_COST`: the highest cost a query may have, where a list costs its selection
+    /// times the number of items it asks for.
+    pub max_cost: usize,
+    /// `GRAPHQL_MAX_RESPONSE_BYTES`: the largest response body sent; a larger one is replaced by
+    /// an error.
+    pub max_response_bytes: usize,
+}
+
+impl Default for GraphqlLimits {
+    fn default() -> Self {
+        Self {
+            max_tokens: 2_000,
+            max_nesting: 64,
+            max_cost: 5_000,
+            max_response_bytes: 5_000_000,
+        }
+    }
 }
 
 /// The web origins browsers may call the API from (CORS).
@@ -190,12 +223,52 @@ impl Config {
             )?),
         };
 
+        let defaults = GraphqlLimits::default();
+        let graphql = GraphqlLimits {
+            max_tokens: parse_in_range(
+                "GRAPHQL_MAX_TOKENS",
+                read("GRAPHQL_MAX_TOKENS"),
+                defaults.max_tokens,
+                100..=100_000,
+            )?,
+            max_nesting: parse_in_range(
+                "GRAPHQL_MAX_NESTING",
+                read("GRAPHQL_MAX_NESTING"),
+                defaults.max_nesting,
+                8..=128,
+            )?,
+            max_cost: parse_in_range(
+                "GRAPHQL_MAX_COST",
+                read("GRAPHQL_MAX_COST"),
+                defaults.max_cost,
+                1..=10_000_000,
+            )?,
+            max_response_bytes: parse_in_range(
+                "GRAPHQL_MAX_RESPONSE_BYTES",
+                read("GRAPHQL_MAX_RESPONSE_BYTES"),
+                defaults.max_response_bytes,
+                1_000..=1_000_000_000,
+            )?,
+        };
+
         Ok(Self {
             env,
             addr,
             database,
             jwt,
             cors_origins: cors_origins(read("CORS_ALLOWED_ORIGINS"))?,
+            graphql,
+            request_timeout: milliseconds(
+                "REQUEST_TIMEOUT_MS",
+                read("REQUEST_TIMEOUT_MS"),
+                10_000,
+            )?,
+            shutdown_timeout: Duration::from_secs(parse_in_range(
+                "SHUTDOWN_TIMEOUT_SECONDS",
+                read("SHUTDOWN_TIMEOUT_SECONDS"),
+                20,
+                0..=3_600,
+            )?),
         })
     }
 }
@@ -360,6 +433,9 @@ mod tests {
         assert_eq!(config.database.pool_timeout, Duration::from_secs(3));
         assert!(config.jwt.uses_development_secret);
         assert_eq!(config.jwt.access_ttl, Duration::from_secs(900));
+        assert_eq!(config.graphql, GraphqlLimits::default());
+        assert_eq!(config.request_timeout, Duration::from_secs(10));
+        assert_eq!(config.shutdown_timeout, Duration::from_secs(20));
     }
 
     #[test]
@@ -401,6 +477,12 @@ mod tests {
             ("FESTAPI_ADDR", "localhost"),
             ("APP_ENV", "staging"),
             ("JWT_ACCESS_TTL_SECONDS", "5"),
+            ("GRAPHQL_MAX_TOKENS", "10"),
+            ("GRAPHQL_MAX_NESTING", "1000"),
+            ("GRAPHQL_MAX_COST", "0"),
+            ("GRAPHQL_MAX_RESPONSE_BYTES", "5MB"),
+            ("REQUEST_TIMEOUT_MS", "0"),
+            ("SHUTDOWN_TIMEOUT_SECONDS", "-1"),
         ];
         for (variable, value) in cases {
             let error = config_from(&[(variable, value)]).unwrap_err();

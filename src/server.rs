@@ -1,9 +1,11 @@
 //! Start-up and shutdown of the HTTP server.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use tokio::net::TcpListener;
+use tokio::sync::Notify;
 
 use crate::config::{Config, DatabaseConfig};
 use crate::db::{self, Database, migrations, revoked_tokens};
@@ -47,10 +49,27 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     );
 
     let purge = tokio::spawn(purge_expired_revocations(state.database.clone()));
-    let served = axum::serve(listener, http::router(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("serving HTTP");
+    let stopping = Arc::new(Notify::new());
+    let signalled = Arc::clone(&stopping);
+    let server = axum::serve(listener, http::router(state)).with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        signalled.notify_one();
+    });
+    // Requests in flight get `shutdown_timeout` to finish; then the process stops regardless.
+    let deadline = async {
+        stopping.notified().await;
+        tokio::time::sleep(config.shutdown_timeout).await;
+    };
+    let served = tokio::select! {
+        served = async { server.await } => served.context("serving HTTP"),
+        () = deadline => {
+            tracing::warn!(
+                timeout_s = config.shutdown_timeout.as_secs(),
+                "requests still in flight at the end of SHUTDOWN_TIMEOUT_SECONDS; stopping anyway"
+            );
+            Ok(())
+        }
+    };
     purge.abort();
     tracing::info!("FestAPI stopped");
     served

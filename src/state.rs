@@ -1,9 +1,10 @@
 //! What every request needs, built once at start-up and shared by all of them.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::auth::tokens::TokenService;
-use crate::config::{AppEnv, Config, CorsOrigins};
+use crate::config::{AppEnv, Config, CorsOrigins, GraphqlLimits};
 use crate::db::Database;
 
 /// Shared application state. Cheap to clone.
@@ -17,6 +18,10 @@ pub struct AppState {
     pub env: AppEnv,
     /// The browser origins allowed to call the API.
     pub cors_origins: CorsOrigins,
+    /// What one GraphQL request may ask of the server.
+    pub graphql_limits: GraphqlLimits,
+    /// How long one request may take before it is answered with 503.
+    pub request_timeout: Duration,
 }
 
 impl AppState {
@@ -27,6 +32,8 @@ impl AppState {
             tokens: Arc::new(TokenService::new(&config.jwt)),
             env: config.env,
             cors_origins: config.cors_origins.clone(),
+            graphql_limits: config.graphql,
+            request_timeout: config.request_timeout,
         })
     }
 }

@@ -5,29 +5,31 @@ mod context;
 mod errors;
 mod limits;
 mod loaders;
+mod nullability;
 mod pagination;
 mod posts;
 mod session;
 mod users;
 
+use std::sync::Arc;
+
 use async_graphql::dataloader::DataLoader;
+use async_graphql::parser::types::{ExecutableDocument, OperationDefinition, OperationType};
 use async_graphql::{EmptySubscription, MergedObject, Schema, SchemaBuilder};
 
 pub use context::RequestContext;
 pub use errors::{ErrorCodes, PARSE_FAILED, VALIDATION_FAILED};
 pub use limits::{MAX_ALIASES, MAX_DOCUMENT_BYTES, QueryLimits};
 use loaders::{AuthorPostsLoader, UserLoader};
+pub use nullability::{NullPropagation, OutputTypes};
 
+use crate::config::GraphqlLimits;
 use crate::state::AppState;
 
 /// The deepest selection accepted. GraphiQL's introspection query needs about 13 levels.
 const MAX_DEPTH_WITH_INTROSPECTION: usize = 15;
 /// The deepest selection accepted where introspection is off.
 const MAX_DEPTH: usize = 10;
-/// The most fields one query may select, counting every field once.
-const MAX_COMPLEXITY: usize = 500;
-/// The most directives on one field.
-const MAX_DIRECTIVES_PER_FIELD: usize = 5;
 
 /// Every query.
 #[derive(MergedObject, Default)]
@@ -57,12 +59,18 @@ fn builder() -> SchemaBuilder<QueryRoot, MutationRoot, EmptySubscription> {
 /// The schema served to clients, with its limits; introspection is off in production.
 pub fn build_schema(state: AppState) -> AppSchema {
     let production = state.env.is_production();
+    let types = OutputTypes::from_sdl(&sdl()).unwrap_or_else(|error| {
+        tracing::error!(
+            error = format!("{error:#}"),
+            "cannot read the schema's own types: null propagation is off"
+        );
+        OutputTypes::default()
+    });
     let mut builder = builder()
-        .data(state)
         .extension(ErrorCodes)
-        .extension(QueryLimits)
-        .limit_complexity(MAX_COMPLEXITY)
-        .limit_directives(MAX_DIRECTIVES_PER_FIELD);
+        .extension(QueryLimits::new(state.graphql_limits))
+        .extension(NullPropagation::new(Arc::new(types)))
+        .data(state);
     builder = if production {
         builder
             .limit_depth(MAX_DEPTH)
@@ -77,6 +85,35 @@ pub fn build_schema(state: AppState) -> AppSchema {
 /// The schema in GraphQL SDL, as committed in `schema.graphql`.
 pub fn sdl() -> String {
     builder().finish().sdl()
+}
+
+/// Whether `request` asks for a mutation (or a subscription), which GET must not run.
+///
+/// A document over the limits, or that does not parse, counts as a query: executing it reports
+/// the problem. The lexical limits are checked first, so nothing deep reaches the parser.
+pub fn is_mutation(request: &async_graphql::Request, limits: &GraphqlLimits) -> bool {
+    if limits::check_text(&request.query, limits).is_err() {
+        return false;
+    }
+    let Ok(document) = async_graphql::parser::parse_query(&request.query) else {
+        return false;
+    };
+    selected_operation(&document, request.operation_name.as_deref())
+        .is_some_and(|operation| operation.ty != OperationType::Query)
+}
+
+/// The operation of `document` a request names, or its first when it names none.
+fn selected_operation<'a>(
+    document: &'a ExecutableDocument,
+    operation_name: Option<&str>,
+) -> Option<&'a OperationDefinition> {
+    let mut operations = document.operations.iter();
+    let (_, operation) = match operation_name {
+        Some(name) => operations
+            .find(|(candidate, _)| candidate.is_some_and(|candidate| candidate.as_str() == name)),
+        None => operations.next(),
+    }?;
+    Some(&operation.node)
 }
 
 /// Runs one GraphQL request on behalf of `context`.

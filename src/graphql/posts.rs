@@ -11,6 +11,7 @@ use crate::domain::pagination::PageRequest;
 use crate::domain::posts;
 use crate::error::AppError;
 use crate::graphql::context::ContextExt as _;
+use crate::graphql::limits::list_cost;
 use crate::graphql::loaders::UserLoader;
 use crate::graphql::pagination::connection;
 use crate::graphql::users::User;
@@ -81,6 +82,7 @@ impl PostQuery {
     }
 
     /// Every post, or one author's, newest first.
+    #[graphql(complexity = "list_cost(first, child_complexity)")]
     async fn posts(
         &self,
         ctx: &Context<'_>,
@@ -97,6 +99,7 @@ impl PostQuery {
     }
 
     /// The signed-in user's posts, newest first.
+    #[graphql(complexity = "list_cost(first, child_complexity)")]
     async fn my_posts(
         &self,
         ctx: &Context<'_>,

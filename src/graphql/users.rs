@@ -11,6 +11,7 @@ use crate::domain::pagination::PageRequest;
 use crate::domain::users::{self, Patch};
 use crate::error::AppError;
 use crate::graphql::context::{ContextExt as _, SignedIn};
+use crate::graphql::limits::list_cost;
 use crate::graphql::loaders::{AuthorPostsKey, AuthorPostsLoader};
 use crate::graphql::pagination::connection;
 use crate::graphql::posts::Post;
@@ -69,6 +70,7 @@ impl User {
     }
 
     /// The user's posts, newest first.
+    #[graphql(complexity = "list_cost(first, child_complexity)")]
     async fn posts(
         &self,
         ctx: &Context<'_>,
@@ -125,7 +127,7 @@ impl UserQuery {
     }
 
     /// Every user, newest first.
-    #[graphql(guard = "SignedIn")]
+    #[graphql(guard = "SignedIn", complexity = "list_cost(first, child_complexity)")]
     async fn users(
         &self,
         ctx: &Context<'_>,

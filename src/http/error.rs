@@ -2,6 +2,11 @@
 //! clients read every error the same way: `{"errors": [{"message", "extensions": {"code"}}]}`.
 
 use std::any::Any;
+use std::borrow::Cow;
+use std::time::Duration;
+
+use axum::extract::{Request, State};
+use axum::middleware::Next;
 
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -9,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::error::{AppError, INTERNAL_MESSAGE};
+use crate::http::graphql::ResponseFormat;
 
 /// The HTTP status an error is answered with.
 fn status(error: &AppError) -> StatusCode {
@@ -42,6 +48,55 @@ pub(crate) fn error_response(error: &AppError, request_id: &str) -> Response {
     response
 }
 
+/// A request refused before GraphQL runs it (bad content type, malformed body, ...).
+#[derive(Debug)]
+pub(crate) struct Refusal {
+    status: StatusCode,
+    code: &'static str,
+    message: Cow<'static, str>,
+    /// The methods to list in an `Allow` header.
+    allow: Option<&'static str>,
+}
+
+impl Refusal {
+    pub(crate) fn new(
+        status: StatusCode,
+        code: &'static str,
+        message: impl Into<Cow<'static, str>>,
+    ) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            allow: None,
+        }
+    }
+
+    /// A 405 that lists the methods allowed.
+    pub(crate) fn method_not_allowed(allow: &'static str, message: &'static str) -> Self {
+        Self {
+            allow: Some(allow),
+            ..Self::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "METHOD_NOT_ALLOWED",
+                message,
+            )
+        }
+    }
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        let mut response = request_error(self.status, self.code, &self.message);
+        if let Some(allow) = self.allow {
+            response
+                .headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static(allow));
+        }
+        response
+    }
+}
+
 /// A plain request error (bad content type, malformed body, ...) with its own status and code.
 pub(crate) fn request_error(status: StatusCode, code: &str, message: &str) -> Response {
     let body = json!({ "errors": [{ "message": message, "extensions": { "code": code } }] });
@@ -61,4 +116,28 @@ pub(crate) fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
         "INTERNAL_SERVER_ERROR",
         INTERNAL_MESSAGE,
     )
+}
+
+/// Answers 503 `TIMEOUT` for a request still running after `limit`, and drops its work.
+pub(crate) async fn time_limit(
+    State(limit): State<Duration>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let format = ResponseFormat::negotiate(request.headers()).unwrap_or(ResponseFormat::Json);
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            tracing::warn!(limit_ms = limit.as_millis(), "request timed out");
+            let message = format!(
+                "the request took longer than {} ms and was stopped; retry, or ask for less",
+                limit.as_millis()
+            );
+            format.label(request_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "TIMEOUT",
+                &message,
+            ))
+        }
+    }
 }

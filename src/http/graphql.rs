@@ -7,19 +7,21 @@
 //! asks for it, in which case a document that fails to parse or validate is answered with 400.
 
 use async_graphql::http::GraphiQLSource;
-use async_graphql::parser::types::OperationType;
 use axum::Json;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
+use serde::Serialize;
 
 use crate::auth::{self, Session};
 use crate::error::{AppError, INTERNAL_MESSAGE};
 use crate::graphql::{self, PARSE_FAILED, RequestContext, VALIDATION_FAILED};
-use crate::http::HttpState;
-use crate::http::REQUEST_ID_HEADER;
-use crate::http::error::{error_response, request_error};
+use tokio::task::{JoinError, JoinHandle};
+
+use crate::http::error::{Refusal, error_response, request_error};
+use crate::http::{HttpState, MAX_BODY_BYTES, REQUEST_ID_HEADER};
 
 const JSON: &str = "application/json";
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
@@ -38,36 +40,53 @@ pub(crate) async fn graphiql() -> Html<String> {
 pub(crate) async fn post_request(
     State(state): State<HttpState>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let Some(format) = ResponseFormat::negotiate(&headers) else {
         return not_acceptable();
     };
-    if !has_json_content_type(&headers) {
-        return request_error(
+    let response = match post_body(&headers, body) {
+        Ok(request) => execute(state, headers, request, format).await,
+        Err(refusal) => refusal.into_response(),
+    };
+    format.label(response)
+}
+
+/// The GraphQL request a POST carries.
+fn post_body(
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<async_graphql::Request, Refusal> {
+    if !has_json_content_type(headers) {
+        return Err(Refusal::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "UNSUPPORTED_MEDIA_TYPE",
             "send the request as `Content-Type: application/json`",
-        );
+        ));
     }
+    let body = body.map_err(|rejection| match rejection.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => Refusal::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "PAYLOAD_TOO_LARGE",
+            format!("the body is larger than the limit of {MAX_BODY_BYTES} bytes"),
+        ),
+        status => Refusal::new(status, "BAD_REQUEST", "the body could not be read"),
+    })?;
     if body.iter().find(|byte| !byte.is_ascii_whitespace()) == Some(&b'[') {
-        return request_error(
+        return Err(Refusal::new(
             StatusCode::BAD_REQUEST,
             "BATCH_NOT_SUPPORTED",
             "batched requests are not supported: send one operation per request",
-        );
+        ));
     }
-    let request = match serde_json::from_slice::<async_graphql::Request>(&body) {
-        Ok(request) => request,
-        Err(error) => {
-            return request_error(
-                StatusCode::BAD_REQUEST,
-                "BAD_REQUEST",
-                &format!("the body is not a GraphQL request: {error}"),
-            );
-        }
-    };
-    execute(&state, &headers, request, format).await
+    let request = serde_json::from_slice::<async_graphql::Request>(&body).map_err(|error| {
+        Refusal::new(
+            StatusCode::BAD_REQUEST,
+            "BAD_REQUEST",
+            format!("the body is not a GraphQL request: {error}"),
+        )
+    })?;
+    with_query(request)
 }
 
 /// `GET /graphql?query=...`: queries only.
@@ -79,54 +98,109 @@ pub(crate) async fn get_request(
     let Some(format) = ResponseFormat::negotiate(&headers) else {
         return not_acceptable();
     };
-    let request = match async_graphql::http::parse_query_string(
-        query_string.as_deref().unwrap_or_default(),
-    ) {
-        Ok(request) => request,
-        Err(error) => {
-            return request_error(
-                StatusCode::BAD_REQUEST,
-                "BAD_REQUEST",
-                &format!("the query string is not a GraphQL request: {error}"),
-            );
-        }
+    let response = match get_parameters(&state, query_string.as_deref().unwrap_or_default()) {
+        Ok(request) => execute(state, headers, request, format).await,
+        Err(refusal) => refusal.into_response(),
     };
-    if is_mutation(&request) {
-        let mut response = request_error(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "METHOD_NOT_ALLOWED",
+    format.label(response)
+}
+
+/// The GraphQL query a GET carries.
+fn get_parameters(
+    state: &HttpState,
+    query_string: &str,
+) -> Result<async_graphql::Request, Refusal> {
+    let request = async_graphql::http::parse_query_string(query_string).map_err(|error| {
+        Refusal::new(
+            StatusCode::BAD_REQUEST,
+            "BAD_REQUEST",
+            format!("the query string is not a GraphQL request: {error}"),
+        )
+    })?;
+    let request = with_query(request)?;
+    if graphql::is_mutation(&request, &state.app.graphql_limits) {
+        return Err(Refusal::method_not_allowed(
+            "POST",
             "mutations must be sent with POST",
-        );
-        response
-            .headers_mut()
-            .insert(header::ALLOW, HeaderValue::from_static("POST"));
-        return response;
+        ));
     }
-    execute(&state, &headers, request, format).await
+    Ok(request)
+}
+
+/// `request`, unless it has no document at all.
+fn with_query(request: async_graphql::Request) -> Result<async_graphql::Request, Refusal> {
+    if request.query.trim().is_empty() {
+        return Err(Refusal::new(
+            StatusCode::BAD_REQUEST,
+            "BAD_REQUEST",
+            "the request has no `query`: send the GraphQL document as `query`",
+        ));
+    }
+    Ok(request)
+}
+
+/// Any other method on `/graphql`.
+pub(crate) async fn other_method(headers: HeaderMap) -> Response {
+    let format = ResponseFormat::negotiate(&headers).unwrap_or(ResponseFormat::Json);
+    format.label(
+        Refusal::method_not_allowed("GET, POST", "use POST, or GET for queries").into_response(),
+    )
 }
 
 /// Authenticates the request, runs it, and renders the result.
+///
+/// The work runs in a task of its own, aborted if the request is dropped (when it times out,
+/// say), so that the timer answering the client never waits behind it and its database
+/// connection is released at once.
 async fn execute(
-    state: &HttpState,
-    headers: &HeaderMap,
+    state: HttpState,
+    headers: HeaderMap,
     request: async_graphql::Request,
     format: ResponseFormat,
 ) -> Response {
-    let request_id = headers
-        .get(REQUEST_ID_HEADER)
-        .and_then(|value| value.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    let session = match session(state, headers).await {
-        Ok(session) => session,
-        Err(error) => return error_response(&error, &request_id),
-    };
-    let context = RequestContext {
-        session,
-        request_id,
-    };
-    let response = graphql::execute(&state.schema, &state.app, request, context).await;
-    format.render(&response)
+    let task = AbortOnDrop(tokio::spawn(async move {
+        let request_id = headers
+            .get(REQUEST_ID_HEADER)
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let session = match session(&state, &headers).await {
+            Ok(session) => session,
+            Err(error) => return error_response(&error, &request_id),
+        };
+        let context = RequestContext {
+            session,
+            request_id,
+        };
+        let response = graphql::execute(&state.schema, &state.app, request, context).await;
+        format.render(&response, state.app.graphql_limits.max_response_bytes)
+    }));
+    match task.wait().await {
+        Ok(response) => response,
+        Err(error) => {
+            tracing::error!(%error, "the GraphQL task failed");
+            request_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "INTERNAL_SERVER_ERROR",
+                INTERNAL_MESSAGE,
+            )
+        }
+    }
+}
+
+/// A task that is aborted when this handle is dropped.
+struct AbortOnDrop<T>(JoinHandle<T>);
+
+impl<T> AbortOnDrop<T> {
+    async fn wait(mut self) -> Result<T, JoinError> {
+        (&mut self.0).await
+    }
+}
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// The session the `Authorization` header opens: none without the header, an error when the
@@ -152,30 +226,6 @@ async fn session(state: &HttpState, headers: &HeaderMap) -> Result<Option<Sessio
     Ok(Some(session))
 }
 
-/// Whether a GET request asks for a mutation (or a subscription), which GET must not run.
-///
-/// A document that does not parse is let through: execution reports the parse error.
-fn is_mutation(request: &async_graphql::Request) -> bool {
-    let Ok(document) = async_graphql::parser::parse_query(&request.query) else {
-        return false;
-    };
-    let operation = match &request.operation_name {
-        Some(name) => document
-            .operations
-            .iter()
-            .find(|(operation_name, _)| {
-                operation_name.is_some_and(|candidate| candidate.as_str() == name)
-            })
-            .map(|(_, operation)| operation),
-        None => document
-            .operations
-            .iter()
-            .next()
-            .map(|(_, operation)| operation),
-    };
-    operation.is_some_and(|operation| operation.node.ty != OperationType::Query)
-}
-
 fn not_acceptable() -> Response {
     request_error(
         StatusCode::NOT_ACCEPTABLE,
@@ -194,7 +244,7 @@ fn has_json_content_type(headers: &HeaderMap) -> bool {
 
 /// The media type a response is written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ResponseFormat {
+pub(crate) enum ResponseFormat {
     /// `application/json`: always 200 once the request was executed or rejected as GraphQL.
     Json,
     /// `application/graphql-response+json`: 400 for documents that fail to parse or validate.
@@ -203,7 +253,7 @@ enum ResponseFormat {
 
 impl ResponseFormat {
     /// The format the `Accept` header asks for; `None` when it accepts neither.
-    fn negotiate(headers: &HeaderMap) -> Option<Self> {
+    pub(crate) fn negotiate(headers: &HeaderMap) -> Option<Self> {
         let Some(accept) = headers
             .get(header::ACCEPT)
             .and_then(|value| value.to_str().ok())
@@ -230,7 +280,21 @@ impl ResponseFormat {
         None
     }
 
-    fn render(self, response: &async_graphql::Response) -> Response {
+    /// Sets this format's media type on a response this module wrote as JSON.
+    pub(crate) fn label(self, mut response: Response) -> Response {
+        let content_type = match self {
+            Self::Json => JSON,
+            Self::GraphQLResponseJson => GRAPHQL_RESPONSE_JSON,
+        };
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+        response
+    }
+
+    /// The HTTP response for a GraphQL response, or an error in its place when its body would be
+    /// longer than `max_bytes`: a client never receives half a response.
+    fn render(self, response: &async_graphql::Response, max_bytes: usize) -> Response {
         let rejected = response.errors.iter().any(|error| {
             error
                 .extensions
@@ -241,31 +305,78 @@ impl ResponseFormat {
                         || *code == async_graphql::Value::from(VALIDATION_FAILED)
                 })
         });
-        let (status, content_type) = match (self, rejected) {
-            (Self::GraphQLResponseJson, true) => (StatusCode::BAD_REQUEST, GRAPHQL_RESPONSE_JSON),
-            (Self::GraphQLResponseJson, false) => (StatusCode::OK, GRAPHQL_RESPONSE_JSON),
-            (Self::Json, _) => (StatusCode::OK, JSON),
+        let status = match (self, rejected) {
+            (Self::GraphQLResponseJson, true) => StatusCode::BAD_REQUEST,
+            _ => StatusCode::OK,
         };
+        let mut body = BoundedBody::new(max_bytes);
         // A rejected document was never executed, so the response has no `data` entry at all.
-        let body = if rejected {
-            serde_json::json!({ "errors": response.errors })
+        let written = if rejected {
+            serde_json::to_writer(
+                &mut body,
+                &ErrorsOnly {
+                    errors: &response.errors,
+                },
+            )
         } else {
-            match serde_json::to_value(response) {
-                Ok(body) => body,
-                Err(error) => {
-                    tracing::error!(%error, "cannot serialize a GraphQL response");
-                    return request_error(
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        "INTERNAL_SERVER_ERROR",
-                        INTERNAL_MESSAGE,
-                    );
-                }
-            }
+            serde_json::to_writer(&mut body, response)
         };
-        let mut http_response = (status, Json(body)).into_response();
-        http_response
-            .headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-        http_response
+        match written {
+            Ok(()) => (status, body.bytes).into_response(),
+            Err(error) if error.is_io() => {
+                tracing::warn!(max_bytes, "refused a response over the size limit");
+                let message = format!(
+                    "the response would be larger than {max_bytes} bytes; ask for fewer items"
+                );
+                let body = serde_json::json!({
+                    "data": null,
+                    "errors": [{ "message": message, "extensions": { "code": "RESPONSE_TOO_LARGE" } }],
+                });
+                (StatusCode::OK, Json(body)).into_response()
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot serialize a GraphQL response");
+                request_error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "INTERNAL_SERVER_ERROR",
+                    INTERNAL_MESSAGE,
+                )
+            }
+        }
+    }
+}
+
+/// A response of errors alone.
+#[derive(Serialize)]
+struct ErrorsOnly<'a> {
+    errors: &'a [async_graphql::ServerError],
+}
+
+/// A response body being written, refusing to grow past a limit.
+struct BoundedBody {
+    bytes: Vec<u8>,
+    limit: usize,
+}
+
+impl BoundedBody {
+    fn new(limit: usize) -> Self {
+        Self {
+            bytes: Vec::with_capacity(limit.min(4096)),
+            limit,
+        }
+    }
+}
+
+impl std::io::Write for BoundedBody {
+    fn write(&mut self, chunk: &[u8]) -> std::io::Result<usize> {
+        if self.bytes.len() + chunk.len() > self.limit {
+            return Err(std::io::Error::from(std::io::ErrorKind::FileTooLarge));
+        }
+        self.bytes.extend_from_slice(chunk);
+        Ok(chunk.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }

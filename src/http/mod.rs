@@ -10,24 +10,23 @@ mod health;
 
 use std::time::Duration;
 
-use axum::Router;
-use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::routing::get;
+use axum::{Router, middleware};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 use crate::config::CorsOrigins;
 use crate::graphql::{AppSchema, build_schema};
 use crate::state::AppState;
 
-/// The largest request body accepted, well above any legitimate query.
-pub const MAX_BODY_BYTES: usize = 64 * 1024;
-/// How long one request may take before it is answered with 503.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// The largest request body accepted: room for the largest valid request, a post of 10,000
+/// four-byte characters JSON-escaped as surrogate pairs (12 bytes each) with its title, and
+/// little more.
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
 /// The header carrying the request id, set when the client sends none.
 pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -43,6 +42,7 @@ pub(crate) struct HttpState {
 /// The application's router, with every layer.
 pub fn router(state: AppState) -> Router {
     let production = state.env.is_production();
+    let request_timeout = state.request_timeout;
     let cors = cors_layer(&state.cors_origins);
     let http_state = HttpState {
         schema: build_schema(state.clone()),
@@ -52,7 +52,9 @@ pub fn router(state: AppState) -> Router {
     let mut routes = Router::new()
         .route(
             "/graphql",
-            get(graphql::get_request).post(graphql::post_request),
+            get(graphql::get_request)
+                .post(graphql::post_request)
+                .fallback(graphql::other_method),
         )
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready));
@@ -67,11 +69,11 @@ pub fn router(state: AppState) -> Router {
         router = router.layer(cors);
     }
     router
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
-            REQUEST_TIMEOUT,
+        .layer(middleware::from_fn_with_state(
+            request_timeout,
+            error::time_limit,
         ))
-        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID_HEADER))
         .layer(
             TraceLayer::new_for_http()

@@ -1,10 +1,11 @@
 //! The `festapi` binary, run as operators and containers run it.
 
 use std::process::{Command, Output};
+use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::support::{TestApp, TestDatabase};
+use crate::support::{TableLock, TestApp, TestDatabase};
 
 fn festapi(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_festapi"));
@@ -118,60 +119,88 @@ async fn token_issue_creates_the_database_and_a_working_token() {
     );
 }
 
+/// The `festapi serve` process, run as the container runs it.
+struct ServedBinary {
+    process: std::process::Child,
+    address: String,
+}
+
+impl ServedBinary {
+    /// Starts `festapi serve` in production mode on a free port and waits until it is ready.
+    async fn start(database: &TestDatabase, settings: &[(&str, &str)]) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let address = format!("127.0.0.1:{port}");
+        let mut command = Command::new(env!("CARGO_BIN_EXE_festapi"));
+        command
+            .arg("serve")
+            .env_clear()
+            .env("APP_ENV", "production")
+            .env("JWT_SECRET", crate::support::TEST_JWT_SECRET)
+            .env("DATABASE_URL", &database.url)
+            .env("FESTAPI_ADDR", &address)
+            .current_dir(std::env::temp_dir())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        for (name, value) in settings {
+            command.env(name, value);
+        }
+        let served = Self {
+            process: command.spawn().unwrap(),
+            address,
+        };
+        let ready = served.url("/readyz");
+        for _ in 0..100 {
+            if let Ok(response) = reqwest::get(&ready).await {
+                assert!(response.status().is_success(), "the server is not ready");
+                return served;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the server did not become ready");
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.address)
+    }
+
+    fn terminate(&self) {
+        let killed = Command::new("kill")
+            .args(["-TERM", &self.process.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+    }
+
+    /// Waits for the process to exit, for at most `limit`; returns its status and logs.
+    async fn exit_within(mut self, limit: Duration) -> (std::process::ExitStatus, String) {
+        let started = Instant::now();
+        while started.elapsed() < limit {
+            if let Some(status) = self.process.try_wait().unwrap() {
+                let mut logs = String::new();
+                std::io::Read::read_to_string(&mut self.process.stderr.take().unwrap(), &mut logs)
+                    .unwrap();
+                return (status, logs);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        self.process.kill().unwrap();
+        panic!("the server did not stop within {limit:?} of SIGTERM");
+    }
+}
+
 #[tokio::test]
 async fn serve_runs_as_in_a_container_and_stops_cleanly_on_sigterm() {
     let database = TestDatabase::unused();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let address = format!("127.0.0.1:{port}");
-    let mut server = Command::new(env!("CARGO_BIN_EXE_festapi"))
-        .arg("serve")
-        .env_clear()
-        .env("APP_ENV", "production")
-        .env("JWT_SECRET", crate::support::TEST_JWT_SECRET)
-        .env("DATABASE_URL", &database.url)
-        .env("FESTAPI_ADDR", &address)
-        .current_dir(std::env::temp_dir())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let server = ServedBinary::start(&database, &[]).await;
 
-    let ready = format!("http://{address}/readyz");
-    let mut answered = false;
-    for _ in 0..100 {
-        if let Ok(response) = reqwest::get(&ready).await {
-            answered = response.status().is_success();
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    assert!(answered, "the server did not become ready");
+    server.terminate();
 
-    let killed = Command::new("kill")
-        .args(["-TERM", &server.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let mut exit = None;
-    for _ in 0..100 {
-        exit = server.try_wait().unwrap();
-        if exit.is_some() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    let Some(status) = exit else {
-        server.kill().unwrap();
-        panic!("the server did not stop within 10 s of SIGTERM");
-    };
+    let (status, logs) = server.exit_within(Duration::from_secs(10)).await;
     assert!(status.success(), "{status}");
-
-    let mut logs = String::new();
-    std::io::Read::read_to_string(&mut server.stderr.take().unwrap(), &mut logs).unwrap();
     assert!(logs.contains("shutting down"), "{logs}");
     for line in logs.lines() {
         assert!(
@@ -179,4 +208,69 @@ async fn serve_runs_as_in_a_container_and_stops_cleanly_on_sigterm() {
             "production logs are JSON lines: {line}"
         );
     }
+}
+
+fn posts_request(
+    server: &ServedBinary,
+) -> tokio::task::JoinHandle<reqwest::Result<reqwest::Response>> {
+    let url = server.url("/graphql");
+    tokio::spawn(async move {
+        reqwest::Client::new()
+            .post(url)
+            .json(&json!({ "query": "{ posts { edges { cursor } } }" }))
+            .send()
+            .await
+    })
+}
+
+#[tokio::test]
+async fn requests_in_flight_finish_after_sigterm_within_the_shutdown_timeout() {
+    let database = TestDatabase::unused();
+    let slow = [
+        ("REQUEST_TIMEOUT_MS", "60000"),
+        ("DATABASE_STATEMENT_TIMEOUT_MS", "60000"),
+    ];
+    let server = ServedBinary::start(&database, &slow).await;
+    let lock = TableLock::take(&database.url, "posts").await;
+    let in_flight = posts_request(&server);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    server.terminate();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    lock.release().await;
+
+    let response = in_flight
+        .await
+        .unwrap()
+        .expect("the request in flight is answered");
+    assert_eq!(response.status(), reqwest::StatusCode::OK);
+    let (status, _) = server.exit_within(Duration::from_secs(5)).await;
+    assert!(status.success(), "{status}");
+}
+
+#[tokio::test]
+async fn shutdown_gives_up_on_requests_in_flight_after_the_shutdown_timeout() {
+    let database = TestDatabase::unused();
+    let slow = [
+        ("REQUEST_TIMEOUT_MS", "60000"),
+        ("DATABASE_STATEMENT_TIMEOUT_MS", "60000"),
+        ("SHUTDOWN_TIMEOUT_SECONDS", "1"),
+    ];
+    let server = ServedBinary::start(&database, &slow).await;
+    let _lock = TableLock::take(&database.url, "posts").await;
+    let stuck = posts_request(&server);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let started = Instant::now();
+    server.terminate();
+    let (status, logs) = server.exit_within(Duration::from_secs(5)).await;
+
+    assert!(status.success(), "{status}");
+    let elapsed = started.elapsed();
+    assert!(elapsed >= Duration::from_secs(1), "{elapsed:?}");
+    assert!(logs.contains("SHUTDOWN_TIMEOUT_SECONDS"), "{logs}");
+    assert!(
+        stuck.await.unwrap().is_err(),
+        "the stuck request's connection is closed"
+    );
 }

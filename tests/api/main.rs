@@ -12,6 +12,7 @@ mod support;
 mod auth;
 mod cli;
 mod database;
+mod hardening;
 mod http;
 mod input;
 mod migrations;

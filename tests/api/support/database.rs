@@ -243,3 +243,38 @@ async fn sweep_leftovers(client: &Client) {
         }
     }
 }
+
+/// Runs `statements` on the database at `url`, on a connection of their own.
+pub async fn execute(url: &str, statements: &str) {
+    let (client, connection) = tokio_postgres::connect(url, NoTls).await.unwrap();
+    let driver = tokio::spawn(connection);
+    client.batch_execute(statements).await.unwrap();
+    drop(client);
+    driver.await.unwrap().unwrap();
+}
+
+/// An exclusive lock on a table, held until released or dropped, so that requests touching the
+/// table wait.
+pub struct TableLock {
+    client: Client,
+}
+
+impl TableLock {
+    /// Locks `table` of the database at `url`.
+    pub async fn take(url: &str, table: &str) -> Self {
+        let (client, connection) = tokio_postgres::connect(url, NoTls).await.unwrap();
+        tokio::spawn(connection);
+        client
+            .batch_execute(&format!(
+                "BEGIN; LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE"
+            ))
+            .await
+            .unwrap();
+        Self { client }
+    }
+
+    /// Releases the lock.
+    pub async fn release(self) {
+        self.client.batch_execute("ROLLBACK").await.unwrap();
+    }
+}

@@ -17,7 +17,7 @@ use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
-pub use database::TestDatabase;
+pub use database::{TableLock, TestDatabase};
 pub use logs::ErrorLog;
 
 /// The signing secret of test servers.
