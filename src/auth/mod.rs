@@ -8,6 +8,7 @@ pub mod tokens;
 
 use chrono::DateTime;
 
+use crate::db::ids::{TokenId, UserId};
 use crate::db::models::UserRow;
 use crate::db::{Database, revoked_tokens, users};
 use crate::error::AppError;
@@ -31,7 +32,10 @@ pub async fn authenticate(
 ) -> Result<Session, AppError> {
     let claims = tokens.verify_access_token(bearer_token)?;
     let mut connection = database.connection().await?;
-    let user = users::find_unless_revoked(&mut connection, &claims.sub, &claims.jti)
+    // The signature vouches for both ids: this server wrote them.
+    let user_id = UserId::from_trusted(claims.sub.as_str());
+    let token_id = TokenId::from_trusted(claims.jti.as_str());
+    let user = users::find_unless_revoked(&mut connection, &user_id, &token_id)
         .await?
         .ok_or_else(|| {
             AppError::Unauthenticated(
@@ -50,6 +54,7 @@ pub async fn logout(database: &Database, session: &Session) -> Result<(), AppErr
         ))
     })?;
     let mut connection = database.connection().await?;
-    revoked_tokens::revoke(&mut connection, &session.claims.jti, expires_at).await?;
+    let token_id = TokenId::from_trusted(session.claims.jti.as_str());
+    revoked_tokens::revoke(&mut connection, &token_id, expires_at).await?;
     Ok(())
 }

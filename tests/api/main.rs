@@ -15,6 +15,7 @@ mod cli;
 mod database;
 mod hardening;
 mod http;
+mod input;
 mod migrations;
 mod pagination;
 mod posts;

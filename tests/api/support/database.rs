@@ -54,6 +54,14 @@ impl TestDatabase {
         }
     }
 
+    /// A direct connection to this database, outside any server's pool, as an operator's would be.
+    pub async fn admin_client(&self) -> Client {
+        let config = tokio_postgres::Config::from_str(&self.url).expect("a valid URL");
+        let (client, connection) = config.connect(NoTls).await.expect("a test database");
+        tokio::spawn(connection);
+        client
+    }
+
     async fn create(template: Option<&str>) -> Self {
         let name = unique_name();
         let client = admin_client().await;

@@ -3,6 +3,7 @@
 
 pub mod chromium;
 pub mod database;
+pub mod logs;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -18,6 +19,7 @@ use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
 pub use database::{TableLock, TestDatabase};
+pub use logs::ErrorLog;
 
 /// The signing secret of test servers.
 pub const TEST_JWT_SECRET: &str = "festapi-test-suite-secret-0123456789abcdef";
@@ -131,7 +133,7 @@ impl TestApp {
         let token = self
             .state
             .tokens
-            .issue_access_token(&user.id)
+            .issue_access_token(user.id.as_str())
             .expect("an access token")
             .token;
         self.client(Some(token), Some(user))
@@ -182,7 +184,7 @@ pub struct Client {
 impl Client {
     /// The signed-in user's id.
     pub fn user_id(&self) -> &str {
-        &self.user.as_ref().expect("a signed-in client").id
+        self.user.as_ref().expect("a signed-in client").id.as_str()
     }
 
     /// POSTs `query` with `variables` to /graphql.
