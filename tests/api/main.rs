@@ -19,5 +19,6 @@ mod input;
 mod migrations;
 mod pagination;
 mod posts;
+mod properties;
 mod schema;
 mod users;
