@@ -17,7 +17,7 @@ use crate::graphql::pagination::connection;
 use crate::graphql::users::User;
 
 /// A post written by a user.
-pub struct Post(pub PostRow);
+pub(super) struct Post(pub PostRow);
 
 impl From<PostRow> for Post {
     fn from(row: PostRow) -> Self {
@@ -71,7 +71,7 @@ impl Post {
 
 /// Queries about posts.
 #[derive(Default)]
-pub struct PostQuery;
+pub(super) struct PostQuery;
 
 #[Object]
 impl PostQuery {
@@ -115,7 +115,7 @@ impl PostQuery {
 
 /// A new post.
 #[derive(InputObject)]
-pub struct CreatePostInput {
+pub(super) struct CreatePostInput {
     /// 1 to 200 characters once trimmed.
     pub title: String,
     /// 1 to 10,000 characters once trimmed.
@@ -124,7 +124,7 @@ pub struct CreatePostInput {
 
 /// Changes to a post; give at least one field.
 #[derive(InputObject)]
-pub struct UpdatePostInput {
+pub(super) struct UpdatePostInput {
     /// A new title, 1 to 200 characters once trimmed.
     pub title: Option<String>,
     /// A new body, 1 to 10,000 characters once trimmed.
@@ -133,7 +133,7 @@ pub struct UpdatePostInput {
 
 /// Mutations of posts.
 #[derive(Default)]
-pub struct PostMutation;
+pub(super) struct PostMutation;
 
 #[Object]
 impl PostMutation {

@@ -17,7 +17,7 @@ use crate::graphql::pagination::connection;
 use crate::graphql::posts::Post;
 
 /// Someone who signed in at least once.
-pub struct User(pub UserRow);
+pub(super) struct User(pub UserRow);
 
 impl From<UserRow> for User {
     fn from(row: UserRow) -> Self {
@@ -94,7 +94,7 @@ impl User {
 
 /// Queries about users.
 #[derive(Default)]
-pub struct UserQuery;
+pub(super) struct UserQuery;
 
 #[Object]
 impl UserQuery {
@@ -142,7 +142,7 @@ impl UserQuery {
 
 /// Changes to the signed-in user's profile; omitted fields stay as they are.
 #[derive(InputObject)]
-pub struct UpdateMeInput {
+pub(super) struct UpdateMeInput {
     /// A display name of 1 to 100 characters, trimmed.
     pub name: Option<String>,
     /// An http or https URL, or null to remove the picture.
@@ -151,7 +151,7 @@ pub struct UpdateMeInput {
 
 /// Mutations of user profiles.
 #[derive(Default)]
-pub struct UserMutation;
+pub(super) struct UserMutation;
 
 #[Object]
 impl UserMutation {

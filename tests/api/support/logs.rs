@@ -9,14 +9,14 @@ use tracing_subscriber::layer::{Context, Layer, SubscriberExt as _};
 
 /// Counts the ERROR events logged on this thread while it lives. A `#[tokio::test]` runs its
 /// server on its own single thread, so that is everything the server logs for the test.
-pub struct ErrorLog {
+pub(crate) struct ErrorLog {
     errors: Arc<AtomicUsize>,
     _guard: DefaultGuard,
 }
 
 impl ErrorLog {
     /// Starts counting.
-    pub fn capture() -> Self {
+    pub(crate) fn capture() -> Self {
         let errors = Arc::new(AtomicUsize::new(0));
         let subscriber = tracing_subscriber::registry().with(ErrorCounter(Arc::clone(&errors)));
         Self {
@@ -26,7 +26,7 @@ impl ErrorLog {
     }
 
     /// How many ERROR events were logged so far.
-    pub fn count(&self) -> usize {
+    pub(crate) fn count(&self) -> usize {
         self.errors.load(Ordering::Relaxed)
     }
 }
