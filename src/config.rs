@@ -18,6 +18,9 @@ pub const DEFAULT_ADDR: &str = "127.0.0.1:8000";
 /// The shortest `JWT_SECRET` accepted: 256 bits, the output size of HS256.
 pub const MIN_JWT_SECRET_BYTES: usize = 32;
 
+/// The most clock skew `JWT_LEEWAY_SECONDS` may allow for.
+pub const MAX_JWT_LEEWAY_SECONDS: u64 = 30;
+
 /// Signs tokens outside production when no `JWT_SECRET` is set. Public, hence never secure.
 const DEVELOPMENT_JWT_SECRET: &str = "festapi-development-secret-not-for-production-use";
 
@@ -187,6 +190,9 @@ pub struct JwtConfig {
     pub audience: String,
     /// `JWT_ACCESS_TTL_SECONDS`: how long an access token stays valid.
     pub access_ttl: Duration,
+    /// `JWT_LEEWAY_SECONDS`: how far the clocks of issuer and server may disagree when `exp`,
+    /// `nbf` and `iat` are checked.
+    pub leeway: Duration,
 }
 
 impl Config {
@@ -238,6 +244,12 @@ impl Config {
                 read("JWT_ACCESS_TTL_SECONDS"),
                 15 * 60,
                 60..=24 * 60 * 60,
+            )?),
+            leeway: Duration::from_secs(parse_in_range(
+                "JWT_LEEWAY_SECONDS",
+                read("JWT_LEEWAY_SECONDS"),
+                0,
+                0..=MAX_JWT_LEEWAY_SECONDS,
             )?),
         };
 
@@ -496,6 +508,7 @@ mod tests {
         assert_eq!(config.graphql, GraphqlLimits::default());
         assert_eq!(config.request_timeout, Duration::from_secs(10));
         assert_eq!(config.shutdown_timeout, Duration::from_secs(20));
+        assert_eq!(config.jwt.leeway, Duration::ZERO);
     }
 
     #[test]
@@ -543,6 +556,8 @@ mod tests {
             ("GRAPHQL_MAX_RESPONSE_BYTES", "5MB"),
             ("REQUEST_TIMEOUT_MS", "0"),
             ("SHUTDOWN_TIMEOUT_SECONDS", "-1"),
+            ("JWT_LEEWAY_SECONDS", "31"),
+            ("JWT_LEEWAY_SECONDS", "-1"),
         ];
         for (variable, value) in cases {
             let error = config_from(&[(variable, value)]).unwrap_err();
@@ -552,6 +567,19 @@ mod tests {
                 "{error}"
             );
         }
+    }
+
+    #[test]
+    fn jwt_leeway_may_be_zero_to_thirty_seconds() {
+        for seconds in ["0", "30"] {
+            let config = config_from(&[("JWT_LEEWAY_SECONDS", seconds)]).unwrap();
+            assert_eq!(config.jwt.leeway.as_secs().to_string(), seconds);
+        }
+        let error = config_from(&[("JWT_LEEWAY_SECONDS", "31")]).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "JWT_LEEWAY_SECONDS: expected a whole number from 0 to 30, got \"31\""
+        );
     }
 
     #[test]
