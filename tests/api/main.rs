@@ -20,5 +20,6 @@ mod migrations;
 mod pagination;
 mod posts;
 mod properties;
+mod request_ids;
 mod schema;
 mod users;
