@@ -4,6 +4,7 @@
 //! - `GET /` serves GraphiQL outside production, and `GET /graphiql/...` the files it loads;
 //! - `GET /healthz` answers while the process runs, `GET /readyz` while PostgreSQL answers too.
 
+mod client_ip;
 mod error;
 mod graphiql;
 mod graphql;
