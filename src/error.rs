@@ -8,6 +8,7 @@
 
 use std::borrow::Cow;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Something a request could not do, described for the client.
 ///
@@ -32,6 +33,12 @@ pub enum AppError {
         /// What is wrong with it.
         message: Cow<'static, str>,
     },
+    /// The client has used up its request allowance for now.
+    #[error("too many requests: retry in {retry_after_seconds} s")]
+    RateLimited {
+        /// How long the client should wait, in whole seconds and at least one.
+        retry_after_seconds: u64,
+    },
     /// The database is out of reach, busy, or cut a statement short; retrying may succeed.
     #[error("the service is temporarily unavailable; please retry shortly")]
     Unavailable(#[source] Arc<anyhow::Error>),
@@ -51,6 +58,7 @@ impl AppError {
             Self::Forbidden(_) => "FORBIDDEN",
             Self::NotFound(_) => "NOT_FOUND",
             Self::InvalidInput { .. } => "BAD_USER_INPUT",
+            Self::RateLimited { .. } => "RATE_LIMITED",
             Self::Unavailable(_) => "SERVICE_UNAVAILABLE",
             Self::Internal(_) => "INTERNAL_SERVER_ERROR",
         }
@@ -73,7 +81,8 @@ impl AppError {
             Self::Unauthenticated(_)
             | Self::Forbidden(_)
             | Self::NotFound(_)
-            | Self::InvalidInput { .. } => {}
+            | Self::InvalidInput { .. }
+            | Self::RateLimited { .. } => {}
         }
     }
 
@@ -82,6 +91,15 @@ impl AppError {
         Self::InvalidInput {
             field,
             message: message.into(),
+        }
+    }
+
+    /// The client may send its next request after `wait`, rounded up to a whole second: a
+    /// `Retry-After` of 0 would invite an immediate retry that is refused again.
+    pub fn rate_limited(wait: Duration) -> Self {
+        let whole_seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        Self::RateLimited {
+            retry_after_seconds: whole_seconds.max(1),
         }
     }
 
@@ -156,5 +174,28 @@ mod tests {
             "database query failed: connection reset"
         );
         assert_eq!(cause.chain().count(), 2);
+    }
+
+    #[test]
+    fn rate_limited_has_its_code_and_waits_at_least_a_whole_second() {
+        let waits = [
+            (Duration::ZERO, 1),
+            (Duration::from_millis(1), 1),
+            (Duration::from_secs(1), 1),
+            (Duration::from_millis(1_001), 2),
+            (Duration::from_secs(30), 30),
+        ];
+        for (wait, seconds) in waits {
+            let error = AppError::rate_limited(wait);
+            assert_eq!(error.code(), "RATE_LIMITED");
+            assert_eq!(
+                error.to_string(),
+                format!("too many requests: retry in {seconds} s")
+            );
+            assert!(matches!(
+                error.clone(),
+                AppError::RateLimited { retry_after_seconds } if retry_after_seconds == seconds
+            ));
+        }
     }
 }

@@ -4,10 +4,12 @@
 //! - `GET /` serves GraphiQL outside production, and `GET /graphiql/...` the files it loads;
 //! - `GET /healthz` answers while the process runs, `GET /readyz` while PostgreSQL answers too.
 
+mod client_ip;
 mod error;
 mod graphiql;
 mod graphql;
 mod health;
+mod request_id;
 mod security_headers;
 
 use std::time::Duration;
@@ -21,6 +23,8 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
+pub use request_id::MAX_REQUEST_ID_BYTES;
+
 use crate::config::CorsOrigins;
 use crate::graphql::{AppSchema, build_schema};
 use crate::state::AppState;
@@ -29,7 +33,7 @@ use crate::state::AppState;
 /// four-byte characters JSON-escaped as surrogate pairs (12 bytes each) with its title, and
 /// little more.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
-/// The header carrying the request id, set when the client sends none.
+/// The header carrying the request id, set when the client sends none or an unusable one.
 pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
 
 /// What HTTP handlers share.
@@ -84,7 +88,10 @@ pub fn router(state: AppState) -> Router {
                 .on_response(DefaultOnResponse::new().level(tracing::Level::INFO))
                 .make_span_with(request_span),
         )
-        .layer(SetRequestIdLayer::new(REQUEST_ID_HEADER, MakeRequestUuid));
+        .layer(SetRequestIdLayer::new(REQUEST_ID_HEADER, MakeRequestUuid))
+        .layer(middleware::map_request(
+            request_id::drop_unusable_request_id,
+        ));
     security_headers::add_to(router)
 }
 

@@ -20,5 +20,7 @@ mod migrations;
 mod pagination;
 mod posts;
 mod properties;
+mod rate_limits;
+mod request_ids;
 mod schema;
 mod users;
