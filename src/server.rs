@@ -1,6 +1,5 @@
 //! Start-up and shutdown of the HTTP server.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -57,9 +56,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let cleanup = tokio::spawn(forget_refilled_rate_limits(Arc::clone(&state.rate_limits)));
     let stopping = Arc::new(Notify::new());
     let signalled = Arc::clone(&stopping);
-    // Connection info gives the handlers each client's address, for the rate limits.
-    let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+    let server = http::serve(listener, state, async move {
         shutdown_signal().await;
         signalled.notify_one();
     });
@@ -69,7 +66,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         tokio::time::sleep(config.shutdown_timeout).await;
     };
     let served = tokio::select! {
-        served = async { server.await } => served.context("serving HTTP"),
+        served = server => served.context("serving HTTP"),
         () = deadline => {
             tracing::warn!(
                 timeout_s = config.shutdown_timeout.as_secs(),

@@ -12,12 +12,14 @@ mod health;
 mod request_id;
 mod security_headers;
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Method};
 use axum::routing::get;
 use axum::{Router, middleware};
+use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -43,6 +45,20 @@ pub(crate) struct HttpState {
     app: AppState,
     /// The GraphQL schema, built once.
     schema: AppSchema,
+}
+
+/// Serves the application on `listener` until `shutdown` resolves; then stops accepting
+/// connections, closes idle keep-alive ones, and returns once requests in flight are answered.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    // Connection info gives the handlers each client's address, for the rate limits.
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 /// The application's router, with every layer.

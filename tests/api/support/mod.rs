@@ -107,14 +107,11 @@ impl TestApp {
             .await
             .expect("a free port");
         let address = listener.local_addr().expect("a bound address");
-        let router = http::router(state.clone());
+        let served = state.clone();
         let server = tokio::spawn(async move {
-            axum::serve(
-                listener,
-                router.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .await
-            .expect("the test server");
+            http::serve(listener, served, std::future::pending())
+                .await
+                .expect("the test server");
         });
         Self {
             state,
