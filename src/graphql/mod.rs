@@ -87,7 +87,8 @@ pub fn sdl() -> String {
     builder().finish().sdl()
 }
 
-/// Whether `request` asks for a mutation (or a subscription), which GET must not run.
+/// Whether `request` asks for a mutation (or a subscription): GET must not run one, and
+/// mutations have rate limits of their own.
 ///
 /// A document over the limits, or that does not parse, counts as a query: executing it reports
 /// the problem. The lexical limits are checked first, so nothing deep reaches the parser.

@@ -15,11 +15,11 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use tokio::task::{JoinError, JoinHandle};
 
 use crate::auth::{self, Session};
 use crate::error::{AppError, INTERNAL_MESSAGE};
 use crate::graphql::{self, PARSE_FAILED, RequestContext, VALIDATION_FAILED};
-use tokio::task::{JoinError, JoinHandle};
 
 use crate::http::client_ip::ClientIp;
 use crate::http::error::{Refusal, error_response, request_error};
@@ -39,7 +39,10 @@ pub(crate) async fn post_request(
         return not_acceptable();
     };
     let response = match post_body(&headers, body) {
-        Ok(request) => execute(state, client_ip, headers, request, format).await,
+        Ok(request) => {
+            let is_mutation = graphql::is_mutation(&request, &state.app.graphql_limits);
+            execute(state, client_ip, headers, request, is_mutation, format).await
+        }
         Err(refusal) => refusal.into_response(),
     };
     format.label(response)
@@ -93,7 +96,8 @@ pub(crate) async fn get_request(
         return not_acceptable();
     };
     let response = match get_parameters(&state, query_string.as_deref().unwrap_or_default()) {
-        Ok(request) => execute(state, client_ip, headers, request, format).await,
+        // GET runs queries only: `get_parameters` refuses the rest.
+        Ok(request) => execute(state, client_ip, headers, request, false, format).await,
         Err(refusal) => refusal.into_response(),
     };
     format.label(response)
@@ -151,6 +155,7 @@ async fn execute(
     ClientIp(client_ip): ClientIp,
     headers: HeaderMap,
     request: async_graphql::Request,
+    is_mutation: bool,
     format: ResponseFormat,
 ) -> Response {
     let task = AbortOnDrop(tokio::spawn(async move {
@@ -159,7 +164,6 @@ async fn execute(
             .and_then(|value| value.to_str().ok())
             .unwrap_or_default()
             .to_owned();
-        let is_mutation = graphql::is_mutation(&request, &state.app.graphql_limits);
         let session = match admit(&state, client_ip, &headers, is_mutation).await {
             Ok(session) => session,
             Err(error) => return error_response(&error, &request_id),

@@ -23,7 +23,7 @@ use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tower_http::trace::{DefaultOnFailure, DefaultOnResponse, TraceLayer};
 
 pub use request_id::MAX_REQUEST_ID_BYTES;
 
@@ -102,6 +102,9 @@ pub fn router(state: AppState) -> Router {
         .layer(
             TraceLayer::new_for_http()
                 .on_response(DefaultOnResponse::new().level(tracing::Level::INFO))
+                // A 503 under load is expected; the causes worth an ERROR are logged where
+                // they happen, with the request id.
+                .on_failure(DefaultOnFailure::new().level(tracing::Level::WARN))
                 .make_span_with(request_span),
         )
         .layer(SetRequestIdLayer::new(REQUEST_ID_HEADER, MakeRequestUuid))
