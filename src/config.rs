@@ -5,10 +5,11 @@
 //! naming the variable and what is wrong with it.
 
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::str::FromStr;
 use std::time::Duration;
 
+use ipnet::IpNet;
 use secrecy::{ExposeSecret, SecretString};
 
 /// The default `DATABASE_URL`: the local PostgreSQL server, database `festapi`.
@@ -17,6 +18,12 @@ pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/festa
 pub const DEFAULT_ADDR: &str = "127.0.0.1:8000";
 /// The shortest `JWT_SECRET` accepted: 256 bits, the output size of HS256.
 pub const MIN_JWT_SECRET_BYTES: usize = 32;
+
+/// The most clock skew `JWT_LEEWAY_SECONDS` may allow for.
+pub const MAX_JWT_LEEWAY_SECONDS: u64 = 30;
+
+/// The highest `RATE_LIMIT_*` value: far above what one instance can serve.
+pub const MAX_RATE_LIMIT_PER_MINUTE: u32 = 100_000_000;
 
 /// Signs tokens outside production when no `JWT_SECRET` is set. Public, hence never secure.
 const DEVELOPMENT_JWT_SECRET: &str = "festapi-development-secret-not-for-production-use";
@@ -104,6 +111,10 @@ pub struct Config {
     pub shutdown_timeout: Duration,
     /// `CORS_ALLOWED_HEADERS`: which request headers those origins may send, lowercase.
     pub cors_allowed_headers: Vec<String>,
+    /// How many requests a client may send.
+    pub rate_limits: RateLimitConfig,
+    /// Which reverse proxies may say who the client is.
+    pub proxies: ProxyConfig,
 }
 
 /// Bounds on what one GraphQL request may ask of the server, checked before it runs.
@@ -149,6 +160,65 @@ pub const DEFAULT_CORS_ALLOWED_HEADERS: [&str; 11] = [
     "x-apollo-operation-name",
 ];
 
+/// Requests allowed per minute (`RATE_LIMIT_*`); 0 turns a limit off. A client may spend a
+/// minute's allowance at once, which then refills evenly over the minute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimitConfig {
+    /// `RATE_LIMIT_PER_IP_PER_MINUTE`: GraphQL requests from one client address.
+    pub per_ip_per_minute: u32,
+    /// `RATE_LIMIT_PER_USER_PER_MINUTE`: GraphQL requests from one signed-in user, from any
+    /// address.
+    pub per_user_per_minute: u32,
+    /// `RATE_LIMIT_MUTATIONS_PER_MINUTE`: mutations from one client address, and from one user.
+    pub mutations_per_minute: u32,
+}
+
+/// The reverse proxies in front of the server, whose word on the client's address is taken.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ProxyConfig {
+    /// `TRUSTED_PROXIES`: the networks the proxies connect from; none by default.
+    pub trusted: Vec<IpNet>,
+    /// `TRUSTED_PROXY_HEADER`: the header those proxies write the client's address into.
+    pub header: ForwardedHeader,
+}
+
+impl ProxyConfig {
+    /// Whether `address` is one of the trusted proxies.
+    pub fn trusts(&self, address: IpAddr) -> bool {
+        self.trusted
+            .iter()
+            .any(|network| network.contains(&address))
+    }
+}
+
+/// A header in which proxies pass on the address they received a request from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ForwardedHeader {
+    /// `X-Forwarded-For: client, proxy1, proxy2`, the de facto standard.
+    #[default]
+    XForwardedFor,
+    /// `Forwarded: for=client, for=proxy1` (RFC 7239).
+    Forwarded,
+}
+
+impl FromStr for ForwardedHeader {
+    type Err = String;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        if value.eq_ignore_ascii_case("x-forwarded-for") {
+            Ok(Self::XForwardedFor)
+        } else if value.eq_ignore_ascii_case("forwarded") {
+            Ok(Self::Forwarded)
+        } else {
+            Err(
+                "expected x-forwarded-for or forwarded, the header the proxies in \
+                 TRUSTED_PROXIES write"
+                    .to_owned(),
+            )
+        }
+    }
+}
+
 /// The web origins browsers may call the API from (CORS).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum CorsOrigins {
@@ -187,6 +257,9 @@ pub struct JwtConfig {
     pub audience: String,
     /// `JWT_ACCESS_TTL_SECONDS`: how long an access token stays valid.
     pub access_ttl: Duration,
+    /// `JWT_LEEWAY_SECONDS`: how far the clocks of issuer and server may disagree when `exp`,
+    /// `nbf` and `iat` are checked.
+    pub leeway: Duration,
 }
 
 impl Config {
@@ -239,6 +312,12 @@ impl Config {
                 15 * 60,
                 60..=24 * 60 * 60,
             )?),
+            leeway: Duration::from_secs(parse_in_range(
+                "JWT_LEEWAY_SECONDS",
+                read("JWT_LEEWAY_SECONDS"),
+                0,
+                0..=MAX_JWT_LEEWAY_SECONDS,
+            )?),
         };
 
         let defaults = GraphqlLimits::default();
@@ -269,6 +348,28 @@ impl Config {
             )?,
         };
 
+        let per_minute = |variable: &'static str, default: u32| {
+            parse_in_range(
+                variable,
+                read(variable),
+                default,
+                0..=MAX_RATE_LIMIT_PER_MINUTE,
+            )
+        };
+        let rate_limits = RateLimitConfig {
+            per_ip_per_minute: per_minute("RATE_LIMIT_PER_IP_PER_MINUTE", 600)?,
+            per_user_per_minute: per_minute("RATE_LIMIT_PER_USER_PER_MINUTE", 300)?,
+            mutations_per_minute: per_minute("RATE_LIMIT_MUTATIONS_PER_MINUTE", 60)?,
+        };
+        let proxies = ProxyConfig {
+            trusted: trusted_proxies(read("TRUSTED_PROXIES"))?,
+            header: parse_or(
+                "TRUSTED_PROXY_HEADER",
+                read("TRUSTED_PROXY_HEADER"),
+                ForwardedHeader::default(),
+            )?,
+        };
+
         Ok(Self {
             env,
             addr,
@@ -288,6 +389,8 @@ impl Config {
                 0..=3_600,
             )?),
             cors_allowed_headers: cors_allowed_headers(read("CORS_ALLOWED_HEADERS"))?,
+            rate_limits,
+            proxies,
         })
     }
 }
@@ -443,6 +546,42 @@ fn is_token(text: &str) -> bool {
             .all(|byte| byte.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&byte))
 }
 
+/// `TRUSTED_PROXIES`: comma-separated networks (`10.0.0.0/8`) or single addresses (`10.1.2.3`).
+/// A network with host bits set (`10.0.0.1/8`) is refused: it is either a typo for a single
+/// address or trusts far more than was meant.
+fn trusted_proxies(value: Option<String>) -> Result<Vec<IpNet>, ConfigError> {
+    let Some(value) = value else {
+        return Ok(Vec::new());
+    };
+    let problem = |detail: String| {
+        ConfigError::new(
+            "TRUSTED_PROXIES",
+            format!("{detail}; expected comma-separated networks such as 10.0.0.0/8,127.0.0.1/32"),
+        )
+    };
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
+        .map(|entry| {
+            let network = match entry.parse::<IpAddr>() {
+                Ok(address) => IpNet::from(address),
+                Err(_) => entry
+                    .parse::<IpNet>()
+                    .map_err(|_| problem(format!("{entry:?} is not a network or an address")))?,
+            };
+            if network.trunc() != network {
+                return Err(problem(format!(
+                    "{entry:?} has host bits set: write {} for the network or {} for one address",
+                    network.trunc(),
+                    IpNet::from(network.addr())
+                )));
+            }
+            Ok(network)
+        })
+        .collect()
+}
+
 fn jwt_secret(env: AppEnv, value: Option<String>) -> Result<SecretString, ConfigError> {
     const HOW_TO_MAKE_ONE: &str = "generate one with `openssl rand -base64 48`";
     match value {
@@ -496,6 +635,7 @@ mod tests {
         assert_eq!(config.graphql, GraphqlLimits::default());
         assert_eq!(config.request_timeout, Duration::from_secs(10));
         assert_eq!(config.shutdown_timeout, Duration::from_secs(20));
+        assert_eq!(config.jwt.leeway, Duration::ZERO);
     }
 
     #[test]
@@ -543,6 +683,15 @@ mod tests {
             ("GRAPHQL_MAX_RESPONSE_BYTES", "5MB"),
             ("REQUEST_TIMEOUT_MS", "0"),
             ("SHUTDOWN_TIMEOUT_SECONDS", "-1"),
+            ("JWT_LEEWAY_SECONDS", "31"),
+            ("JWT_LEEWAY_SECONDS", "-1"),
+            ("RATE_LIMIT_PER_IP_PER_MINUTE", "-1"),
+            ("RATE_LIMIT_PER_USER_PER_MINUTE", "many"),
+            ("RATE_LIMIT_MUTATIONS_PER_MINUTE", "100000001"),
+            ("TRUSTED_PROXIES", "10.0.0.0/33"),
+            ("TRUSTED_PROXIES", "10.0.0.1/8"),
+            ("TRUSTED_PROXIES", "proxy.internal"),
+            ("TRUSTED_PROXY_HEADER", "x-real-ip"),
         ];
         for (variable, value) in cases {
             let error = config_from(&[(variable, value)]).unwrap_err();
@@ -552,6 +701,70 @@ mod tests {
                 "{error}"
             );
         }
+    }
+
+    #[test]
+    fn jwt_leeway_may_be_zero_to_thirty_seconds() {
+        for seconds in ["0", "30"] {
+            let config = config_from(&[("JWT_LEEWAY_SECONDS", seconds)]).unwrap();
+            assert_eq!(config.jwt.leeway.as_secs().to_string(), seconds);
+        }
+        let error = config_from(&[("JWT_LEEWAY_SECONDS", "31")]).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "JWT_LEEWAY_SECONDS: expected a whole number from 0 to 30, got \"31\""
+        );
+    }
+
+    #[test]
+    fn rate_limits_default_to_production_values_and_zero_turns_them_off() {
+        assert_eq!(
+            config_from(&[]).unwrap().rate_limits,
+            RateLimitConfig {
+                per_ip_per_minute: 600,
+                per_user_per_minute: 300,
+                mutations_per_minute: 60,
+            }
+        );
+        let off = config_from(&[
+            ("RATE_LIMIT_PER_IP_PER_MINUTE", "0"),
+            ("RATE_LIMIT_PER_USER_PER_MINUTE", "0"),
+            ("RATE_LIMIT_MUTATIONS_PER_MINUTE", "0"),
+        ])
+        .unwrap();
+        assert_eq!(off.rate_limits.per_ip_per_minute, 0);
+        assert_eq!(off.rate_limits.per_user_per_minute, 0);
+        assert_eq!(off.rate_limits.mutations_per_minute, 0);
+    }
+
+    #[test]
+    fn trusted_proxies_are_networks_or_addresses() {
+        assert_eq!(config_from(&[]).unwrap().proxies, ProxyConfig::default());
+        let proxies = config_from(&[
+            (
+                "TRUSTED_PROXIES",
+                "10.0.0.0/8, 127.0.0.1/32,192.168.1.7,fd00::/8",
+            ),
+            ("TRUSTED_PROXY_HEADER", "Forwarded"),
+        ])
+        .unwrap()
+        .proxies;
+        assert_eq!(proxies.trusted.len(), 4);
+        assert_eq!(proxies.header, ForwardedHeader::Forwarded);
+        for trusted in ["10.200.0.1", "127.0.0.1", "192.168.1.7", "fd12::1"] {
+            assert!(proxies.trusts(trusted.parse().unwrap()), "{trusted}");
+        }
+        for untrusted in ["11.0.0.1", "127.0.0.2", "192.168.1.8", "fe80::1"] {
+            assert!(!proxies.trusts(untrusted.parse().unwrap()), "{untrusted}");
+        }
+
+        let error = config_from(&[("TRUSTED_PROXIES", "10.0.0.1/8")]).unwrap_err();
+        assert!(
+            error
+                .problem
+                .contains("write 10.0.0.0/8 for the network or 10.0.0.1/32"),
+            "{error}"
+        );
     }
 
     #[test]

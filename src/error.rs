@@ -3,12 +3,18 @@
 //! [`AppError`]'s `Display` is always safe to show a client: internal causes travel inside the
 //! [`AppError::Internal`] variant, are logged with the request id and never rendered. Each variant
 //! has a stable machine-readable [`code`](AppError::code) that reaches GraphQL clients as
-//! `extensions.code`.
+//! `extensions.code`. What a database failure means for a request is decided in
+//! [`crate::db`], which knows PostgreSQL's errors.
 
 use std::borrow::Cow;
+use std::sync::Arc;
+use std::time::Duration;
 
 /// Something a request could not do, described for the client.
-#[derive(Debug, thiserror::Error)]
+///
+/// Cloning is cheap and keeps the cause whole: a DataLoader hands one failed batch to every
+/// resolver waiting on it.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum AppError {
     /// The request needs a signed-in user, or carried a token that cannot be used.
     #[error("{0}")]
@@ -27,12 +33,18 @@ pub enum AppError {
         /// What is wrong with it.
         message: Cow<'static, str>,
     },
-    /// The database is out of reach or has no connection free in time; retrying may succeed.
+    /// The client has used up its request allowance for now.
+    #[error("too many requests: retry in {retry_after_seconds} s")]
+    RateLimited {
+        /// How long the client should wait, in whole seconds and at least one.
+        retry_after_seconds: u64,
+    },
+    /// The database is out of reach, busy, or cut a statement short; retrying may succeed.
     #[error("the service is temporarily unavailable; please retry shortly")]
-    Unavailable(#[source] anyhow::Error),
+    Unavailable(#[source] Arc<anyhow::Error>),
     /// Anything else: a bug or an unexpected failure. The cause is logged, never shown.
     #[error("{INTERNAL_MESSAGE}")]
-    Internal(#[source] anyhow::Error),
+    Internal(#[source] Arc<anyhow::Error>),
 }
 
 /// What clients are told of an internal failure.
@@ -46,6 +58,7 @@ impl AppError {
             Self::Forbidden(_) => "FORBIDDEN",
             Self::NotFound(_) => "NOT_FOUND",
             Self::InvalidInput { .. } => "BAD_USER_INPUT",
+            Self::RateLimited { .. } => "RATE_LIMITED",
             Self::Unavailable(_) => "SERVICE_UNAVAILABLE",
             Self::Internal(_) => "INTERNAL_SERVER_ERROR",
         }
@@ -68,7 +81,8 @@ impl AppError {
             Self::Unauthenticated(_)
             | Self::Forbidden(_)
             | Self::NotFound(_)
-            | Self::InvalidInput { .. } => {}
+            | Self::InvalidInput { .. }
+            | Self::RateLimited { .. } => {}
         }
     }
 
@@ -80,38 +94,108 @@ impl AppError {
         }
     }
 
-    /// An unexpected failure, with its cause kept for the logs.
-    pub fn internal(cause: impl Into<anyhow::Error>) -> Self {
-        Self::Internal(cause.into())
-    }
-}
-
-/// Errors are shared when a DataLoader hands one failed batch to every waiting resolver. A copied
-/// internal cause keeps its message chain for the logs, not its type.
-impl Clone for AppError {
-    fn clone(&self) -> Self {
-        match self {
-            Self::Unauthenticated(message) => Self::Unauthenticated(message.clone()),
-            Self::Forbidden(message) => Self::Forbidden(message.clone()),
-            Self::NotFound(message) => Self::NotFound(message.clone()),
-            Self::InvalidInput { field, message } => Self::InvalidInput {
-                field,
-                message: message.clone(),
-            },
-            Self::Unavailable(cause) => Self::Unavailable(anyhow::anyhow!("{cause:#}")),
-            Self::Internal(cause) => Self::Internal(anyhow::anyhow!("{cause:#}")),
+    /// The client may send its next request after `wait`, rounded up to a whole second: a
+    /// `Retry-After` of 0 would invite an immediate retry that is refused again.
+    pub fn rate_limited(wait: Duration) -> Self {
+        let whole_seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        Self::RateLimited {
+            retry_after_seconds: whole_seconds.max(1),
         }
     }
-}
 
-impl From<diesel::result::Error> for AppError {
-    fn from(error: diesel::result::Error) -> Self {
-        Self::Internal(anyhow::Error::new(error).context("database query failed"))
+    /// An unexpected failure, with its cause kept for the logs.
+    pub fn internal(cause: impl Into<anyhow::Error>) -> Self {
+        Self::Internal(Arc::new(cause.into()))
+    }
+
+    /// A failure that retrying later may not meet, with its cause kept for the logs.
+    pub fn unavailable(cause: impl Into<anyhow::Error>) -> Self {
+        Self::Unavailable(Arc::new(cause.into()))
     }
 }
 
-impl From<diesel_async::pooled_connection::deadpool::PoolError> for AppError {
-    fn from(error: diesel_async::pooled_connection::deadpool::PoolError) -> Self {
-        Self::Unavailable(anyhow::Error::new(error).context("no database connection available"))
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unauthenticated_has_its_code() {
+        assert_eq!(
+            AppError::Unauthenticated("sign in".into()).code(),
+            "UNAUTHENTICATED"
+        );
+    }
+
+    #[test]
+    fn forbidden_has_its_code() {
+        assert_eq!(AppError::Forbidden("not yours".into()).code(), "FORBIDDEN");
+    }
+
+    #[test]
+    fn not_found_has_its_code() {
+        assert_eq!(AppError::NotFound("no post".into()).code(), "NOT_FOUND");
+    }
+
+    #[test]
+    fn invalid_input_has_its_code_and_names_the_field() {
+        let error = AppError::invalid_input("title", "title must not be empty");
+        assert_eq!(error.code(), "BAD_USER_INPUT");
+        assert!(matches!(
+            error,
+            AppError::InvalidInput { field: "title", .. }
+        ));
+        assert_eq!(error.to_string(), "title must not be empty");
+    }
+
+    #[test]
+    fn unavailable_has_its_code_and_hides_its_cause() {
+        let error = AppError::unavailable(anyhow::anyhow!("pool timed out at 10.0.0.7"));
+        assert_eq!(error.code(), "SERVICE_UNAVAILABLE");
+        assert!(!error.to_string().contains("10.0.0.7"));
+    }
+
+    #[test]
+    fn internal_has_its_code_and_hides_its_cause() {
+        let error = AppError::internal(anyhow::anyhow!("relation \"posts\" does not exist"));
+        assert_eq!(error.code(), "INTERNAL_SERVER_ERROR");
+        assert_eq!(error.to_string(), INTERNAL_MESSAGE);
+    }
+
+    #[test]
+    fn clones_share_the_whole_cause() {
+        let error = AppError::internal(
+            anyhow::anyhow!("connection reset").context("database query failed"),
+        );
+        let AppError::Internal(cause) = error.clone() else {
+            panic!("a clone changed the variant");
+        };
+        assert_eq!(
+            format!("{cause:#}"),
+            "database query failed: connection reset"
+        );
+        assert_eq!(cause.chain().count(), 2);
+    }
+
+    #[test]
+    fn rate_limited_has_its_code_and_waits_at_least_a_whole_second() {
+        let waits = [
+            (Duration::ZERO, 1),
+            (Duration::from_millis(1), 1),
+            (Duration::from_secs(1), 1),
+            (Duration::from_millis(1_001), 2),
+            (Duration::from_secs(30), 30),
+        ];
+        for (wait, seconds) in waits {
+            let error = AppError::rate_limited(wait);
+            assert_eq!(error.code(), "RATE_LIMITED");
+            assert_eq!(
+                error.to_string(),
+                format!("too many requests: retry in {seconds} s")
+            );
+            assert!(matches!(
+                error.clone(),
+                AppError::RateLimited { retry_after_seconds } if retry_after_seconds == seconds
+            ));
+        }
     }
 }

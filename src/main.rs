@@ -145,7 +145,7 @@ async fn issue_token(config: &Config, email: &str, name: Option<&str>) -> anyhow
     server::prepare_database(&config.database).await?;
     let state = festapi::AppState::new(config)?;
     let user = users::find_or_create_local(&state.database, email, name).await?;
-    let issued = state.tokens.issue_access_token(&user.id)?;
+    let issued = state.tokens.issue_access_token(user.id.as_str())?;
     eprintln!(
         "access token for {} ({}), valid for {} minutes:",
         user.email,

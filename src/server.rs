@@ -10,10 +10,14 @@ use tokio::sync::Notify;
 use crate::config::{Config, DatabaseConfig};
 use crate::db::{self, Database, migrations, revoked_tokens};
 use crate::http;
+use crate::rate_limit::RateLimits;
 use crate::state::AppState;
 
 /// How often each instance forgets revocations of tokens that have expired anyway.
 const PURGE_INTERVAL: Duration = Duration::from_secs(60 * 60);
+/// How often each instance forgets clients and users whose rate-limit allowance is full again.
+/// Allowances refill within a minute, so memory holds the clients of about the last two.
+const RATE_LIMIT_CLEANUP_INTERVAL: Duration = Duration::from_secs(60);
 
 /// Creates the database if it is missing and applies pending migrations.
 ///
@@ -49,9 +53,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     );
 
     let purge = tokio::spawn(purge_expired_revocations(state.database.clone()));
+    let cleanup = tokio::spawn(forget_refilled_rate_limits(Arc::clone(&state.rate_limits)));
     let stopping = Arc::new(Notify::new());
     let signalled = Arc::clone(&stopping);
-    let server = axum::serve(listener, http::router(state)).with_graceful_shutdown(async move {
+    let server = http::serve(listener, state, async move {
         shutdown_signal().await;
         signalled.notify_one();
     });
@@ -61,7 +66,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         tokio::time::sleep(config.shutdown_timeout).await;
     };
     let served = tokio::select! {
-        served = async { server.await } => served.context("serving HTTP"),
+        served = server => served.context("serving HTTP"),
         () = deadline => {
             tracing::warn!(
                 timeout_s = config.shutdown_timeout.as_secs(),
@@ -71,6 +76,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         }
     };
     purge.abort();
+    cleanup.abort();
     tracing::info!("FestAPI stopped");
     served
 }
@@ -92,6 +98,18 @@ async fn purge_expired_revocations(database: Database) {
                 tracing::warn!(error = format!("{error:#}"), "purging revocations failed")
             }
         }
+    }
+}
+
+async fn forget_refilled_rate_limits(rate_limits: Arc<RateLimits>) {
+    let mut interval = tokio::time::interval(RATE_LIMIT_CLEANUP_INTERVAL);
+    loop {
+        interval.tick().await;
+        rate_limits.forget_refilled();
+        tracing::debug!(
+            remembered = rate_limits.remembered_keys(),
+            "forgot clients and users whose rate-limit allowance is full again"
+        );
     }
 }
 

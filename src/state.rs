@@ -4,8 +4,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::auth::tokens::TokenService;
-use crate::config::{AppEnv, Config, CorsOrigins, GraphqlLimits};
+use crate::config::{AppEnv, Config, CorsOrigins, GraphqlLimits, ProxyConfig};
 use crate::db::Database;
+use crate::rate_limit::RateLimits;
 
 /// Shared application state. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -24,6 +25,10 @@ pub struct AppState {
     pub request_timeout: Duration,
     /// The request headers those origins may send.
     pub cors_allowed_headers: Vec<String>,
+    /// How many requests each client and user have left; shared by every request.
+    pub rate_limits: Arc<RateLimits>,
+    /// The reverse proxies whose word on a client's address is taken.
+    pub proxies: ProxyConfig,
 }
 
 impl AppState {
@@ -37,6 +42,8 @@ impl AppState {
             graphql_limits: config.graphql,
             request_timeout: config.request_timeout,
             cors_allowed_headers: config.cors_allowed_headers.clone(),
+            rate_limits: Arc::new(RateLimits::new(&config.rate_limits)),
+            proxies: config.proxies.clone(),
         })
     }
 }

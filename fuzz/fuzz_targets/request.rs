@@ -29,6 +29,9 @@ fn target() -> &'static Target {
         let config = festapi::Config::from_lookup(|name| match name {
             "DATABASE_URL" => Some(url.clone()),
             "APP_ENV" => Some("test".to_owned()),
+            // Every input arrives as the same client: rate limits would soon answer them all
+            // with 429 instead of exercising the request path.
+            name if name.starts_with("RATE_LIMIT_") => Some("0".to_owned()),
             _ => None,
         })
         .expect("a valid configuration");

@@ -6,12 +6,13 @@
 
 pub mod tokens;
 
-use chrono::DateTime;
+use chrono::{DateTime, Utc};
 
+use crate::db::ids::{TokenId, UserId};
 use crate::db::models::UserRow;
 use crate::db::{Database, revoked_tokens, users};
 use crate::error::AppError;
-use tokens::{AccessClaims, TokenService};
+use tokens::{AccessClaims, TokenService, VerifiedToken};
 
 /// A signed-in user and the token they signed in with.
 #[derive(Debug, Clone)]
@@ -20,6 +21,8 @@ pub struct Session {
     pub user: UserRow,
     /// The verified claims of the request's access token.
     pub claims: AccessClaims,
+    /// When that token expires, and with it any revocation of it.
+    pub expires_at: DateTime<Utc>,
 }
 
 /// Opens the session a bearer token stands for: verifies it, then loads its user in the same
@@ -29,27 +32,29 @@ pub async fn authenticate(
     tokens: &TokenService,
     bearer_token: &str,
 ) -> Result<Session, AppError> {
-    let claims = tokens.verify_access_token(bearer_token)?;
+    let VerifiedToken { claims, expires_at } = tokens.verify_access_token(bearer_token)?;
     let mut connection = database.connection().await?;
-    let user = users::find_unless_revoked(&mut connection, &claims.sub, &claims.jti)
+    // The signature vouches for both ids: this server wrote them.
+    let user_id = UserId::from_trusted(claims.sub.as_str());
+    let token_id = TokenId::from_trusted(claims.jti.as_str());
+    let user = users::find_unless_revoked(&mut connection, &user_id, &token_id)
         .await?
         .ok_or_else(|| {
             AppError::Unauthenticated(
                 "the access token has been revoked or its user no longer exists".into(),
             )
         })?;
-    Ok(Session { user, claims })
+    Ok(Session {
+        user,
+        claims,
+        expires_at,
+    })
 }
 
 /// Revokes the session's access token on every server instance.
 pub async fn logout(database: &Database, session: &Session) -> Result<(), AppError> {
-    let expires_at = DateTime::from_timestamp(session.claims.exp, 0).ok_or_else(|| {
-        AppError::internal(anyhow::anyhow!(
-            "token expiry {} out of range",
-            session.claims.exp
-        ))
-    })?;
     let mut connection = database.connection().await?;
-    revoked_tokens::revoke(&mut connection, &session.claims.jti, expires_at).await?;
+    let token_id = TokenId::from_trusted(session.claims.jti.as_str());
+    revoked_tokens::revoke(&mut connection, &token_id, session.expires_at).await?;
     Ok(())
 }

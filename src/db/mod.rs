@@ -5,8 +5,11 @@
 //! with server-side time limits, so no statement or idle transaction can hold a connection
 //! forever, and the pool has a wait timeout, so a request never hangs waiting for one.
 
+mod errors;
+pub mod ids;
 pub mod migrations;
 pub mod models;
+pub mod pagination;
 pub mod posts;
 pub mod revoked_tokens;
 /// The tables, as `diesel print-schema` generates them from the migrated database.
@@ -20,11 +23,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use chrono::{DateTime, Utc};
 use diesel::connection::{Instrumentation, InstrumentationEvent};
-use diesel::dsl::{And, Lt, LtEq, Or};
-use diesel::sql_types::{Text, Timestamptz};
-use diesel::{BoolExpressionMethods as _, Expression, ExpressionMethods};
 use diesel_async::pooled_connection::deadpool::{Object, Pool};
 use diesel_async::pooled_connection::{
     AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
@@ -34,7 +33,6 @@ use futures_util::FutureExt as _;
 use tokio_postgres::error::SqlState;
 
 use crate::config::DatabaseConfig;
-use crate::domain::pagination::Cursor;
 use crate::error::AppError;
 
 /// A pooled connection, returned to the pool when dropped.
@@ -228,30 +226,6 @@ async fn connect_plain(config: &tokio_postgres::Config) -> Result<(), tokio_post
     // Dropping the client makes the connection task finish with a clean terminate.
     let _ = connection.await;
     Ok(())
-}
-
-/// The SQL expression type [`before_cursor`] builds.
-pub(crate) type BeforeCursor<CreatedAt, Id> =
-    And<LtEq<CreatedAt, DateTime<Utc>>, Or<Lt<CreatedAt, DateTime<Utc>>, Lt<Id, String>>>;
-
-/// Rows sorting after `cursor` in a newest-first list: `(created_at, id) < (cursor)`.
-///
-/// Written as `created_at <= c AND (created_at < c OR id < i)`: the first test bounds a scan of
-/// the `(created_at DESC, id DESC)` index, the second settles ties on `id`.
-pub(crate) fn before_cursor<CreatedAt, Id>(
-    created_at: CreatedAt,
-    id: Id,
-    cursor: &Cursor,
-) -> BeforeCursor<CreatedAt, Id>
-where
-    CreatedAt: ExpressionMethods + Expression<SqlType = Timestamptz> + Copy,
-    Id: ExpressionMethods + Expression<SqlType = Text>,
-{
-    created_at.le(cursor.created_at).and(
-        created_at
-            .lt(cursor.created_at)
-            .or(id.lt(cursor.id.clone())),
-    )
 }
 
 /// Quotes a PostgreSQL identifier, doubling any embedded quote.

@@ -3,6 +3,8 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
+use crate::db::ids::{PostId, UserId};
+use crate::db::pagination::{Keyed, Keyset};
 use crate::db::schema::{posts, users};
 
 /// A user as stored.
@@ -10,7 +12,7 @@ use crate::db::schema::{posts, users};
 #[diesel(table_name = users, check_for_backend(diesel::pg::Pg))]
 pub struct UserRow {
     /// `{provider}_{provider_id}`, e.g. `google_123456789`.
-    pub id: String,
+    pub id: UserId,
     /// Unique regardless of case.
     pub email: String,
     /// The display name, 1 to 100 characters.
@@ -29,12 +31,21 @@ pub struct UserRow {
     pub updated_at: DateTime<Utc>,
 }
 
+impl Keyed for UserRow {
+    fn keyset(&self) -> Keyset {
+        Keyset {
+            created_at: self.created_at,
+            id: self.id.as_str().to_owned(),
+        }
+    }
+}
+
 /// A user about to be inserted.
 #[derive(Debug, Insertable)]
 #[diesel(table_name = users)]
 pub struct NewUser<'a> {
     /// See [`UserRow::id`].
-    pub id: &'a str,
+    pub id: &'a UserId,
     /// See [`UserRow::email`].
     pub email: &'a str,
     /// See [`UserRow::name`].
@@ -64,17 +75,26 @@ pub struct UserChanges {
 #[diesel(table_name = posts, check_for_backend(diesel::pg::Pg))]
 pub struct PostRow {
     /// An opaque id: `post_` and a time-ordered UUID for new posts.
-    pub id: String,
+    pub id: PostId,
     /// 1 to 200 characters, trimmed.
     pub title: String,
     /// 1 to 10,000 characters, trimmed.
     pub content: String,
     /// The author's [`UserRow::id`].
-    pub author_id: String,
+    pub author_id: UserId,
     /// When the post was created.
     pub created_at: DateTime<Utc>,
     /// When the row last changed.
     pub updated_at: DateTime<Utc>,
+}
+
+impl Keyed for PostRow {
+    fn keyset(&self) -> Keyset {
+        Keyset {
+            created_at: self.created_at,
+            id: self.id.as_str().to_owned(),
+        }
+    }
 }
 
 /// A post about to be inserted.
@@ -82,13 +102,13 @@ pub struct PostRow {
 #[diesel(table_name = posts)]
 pub struct NewPost<'a> {
     /// See [`PostRow::id`].
-    pub id: &'a str,
+    pub id: &'a PostId,
     /// See [`PostRow::title`].
     pub title: &'a str,
     /// See [`PostRow::content`].
     pub content: &'a str,
     /// See [`PostRow::author_id`].
-    pub author_id: &'a str,
+    pub author_id: &'a UserId,
 }
 
 /// Changes to a post; `None` leaves a column as it is.

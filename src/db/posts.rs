@@ -1,19 +1,19 @@
 //! Queries on `posts`.
 
-use std::collections::HashMap;
-
 use diesel::dsl::exists;
+use diesel::pg::Pg;
 use diesel::prelude::*;
-use diesel::sql_types::{Array, BigInt, Text, Timestamptz};
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+use diesel::sql_types::{Array, BigInt, Text, Untyped};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
-use crate::db::before_cursor;
+use crate::db::ids::{PostId, UserId};
 use crate::db::models::{NewPost, PostChanges, PostRow};
+use crate::db::pagination::{BeforeKeyset, KeysetSlice, before_keyset};
 use crate::db::schema::posts;
-use crate::domain::pagination::{Page, PageRequest};
 
 /// The post with this id.
-pub async fn find(connection: &mut AsyncPgConnection, id: &str) -> QueryResult<Option<PostRow>> {
+pub async fn find(connection: &mut AsyncPgConnection, id: &PostId) -> QueryResult<Option<PostRow>> {
     posts::table
         .find(id)
         .select(PostRow::as_select())
@@ -23,81 +23,85 @@ pub async fn find(connection: &mut AsyncPgConnection, id: &str) -> QueryResult<O
 }
 
 /// Whether a post with this id exists.
-pub async fn exists_with_id(connection: &mut AsyncPgConnection, id: &str) -> QueryResult<bool> {
+pub async fn exists_with_id(connection: &mut AsyncPgConnection, id: &PostId) -> QueryResult<bool> {
     diesel::select(exists(posts::table.find(id)))
         .get_result(connection)
         .await
 }
 
-/// One page of posts, newest first, optionally only those of one author.
-pub async fn page(
+/// The `slice` of posts, newest first, optionally only those of one author.
+pub async fn list(
     connection: &mut AsyncPgConnection,
-    author_id: Option<&str>,
-    request: &PageRequest,
-) -> QueryResult<Page<PostRow>> {
+    author_id: Option<&UserId>,
+    slice: &KeysetSlice,
+) -> QueryResult<Vec<PostRow>> {
     let mut query = posts::table
         .select(PostRow::as_select())
         .order((posts::created_at.desc(), posts::id.desc()))
-        .limit(request.fetch_limit())
+        .limit(slice.limit)
         .into_boxed();
     if let Some(author_id) = author_id {
         query = query.filter(posts::author_id.eq(author_id));
     }
-    if let Some(after) = &request.after {
-        query = query.filter(before_cursor(posts::created_at, posts::id, after));
+    if let Some(after) = &slice.after {
+        query = query.filter(before_keyset(posts::created_at, posts::id, after));
     }
-    let rows = query.load(connection).await?;
-    Ok(request.page_from(rows))
+    query.load(connection).await
 }
 
-/// The first page of posts of each of `author_ids`, newest first, in one round trip.
-///
-/// The query builder cannot express a lateral join, hence the SQL text; every value is bound.
-pub async fn pages_by_authors(
+/// The `slice` of each author's posts, newest first, in one round trip; the rows of all authors
+/// together, in no particular order of authors.
+pub async fn list_per_author(
     connection: &mut AsyncPgConnection,
-    author_ids: &[String],
-    request: &PageRequest,
-) -> QueryResult<HashMap<String, Page<PostRow>>> {
-    const FIRST_PAGES: &str = "SELECT page.* FROM unnest($1::text[]) AS authors(id) \
-        CROSS JOIN LATERAL (SELECT * FROM posts WHERE posts.author_id = authors.id \
-        ORDER BY posts.created_at DESC, posts.id DESC LIMIT $2) AS page";
-    const LATER_PAGES: &str = "SELECT page.* FROM unnest($1::text[]) AS authors(id) \
-        CROSS JOIN LATERAL (SELECT * FROM posts WHERE posts.author_id = authors.id \
-        AND posts.created_at <= $3 AND (posts.created_at < $3 OR posts.id < $4) \
-        ORDER BY posts.created_at DESC, posts.id DESC LIMIT $2) AS page";
-
-    let rows: Vec<PostRow> = match &request.after {
-        None => {
-            diesel::sql_query(FIRST_PAGES)
-                .bind::<Array<Text>, _>(author_ids)
-                .bind::<BigInt, _>(request.fetch_limit())
-                .load(connection)
-                .await?
-        }
-        Some(after) => {
-            diesel::sql_query(LATER_PAGES)
-                .bind::<Array<Text>, _>(author_ids)
-                .bind::<BigInt, _>(request.fetch_limit())
-                .bind::<Timestamptz, _>(after.created_at)
-                .bind::<Text, _>(&after.id)
-                .load(connection)
-                .await?
-        }
+    author_ids: &[UserId],
+    slice: &KeysetSlice,
+) -> QueryResult<Vec<PostRow>> {
+    let query = EachAuthorsPosts {
+        author_ids,
+        after: slice
+            .after
+            .as_ref()
+            .map(|after| before_keyset(posts::created_at, posts::id, after)),
+        limit: slice.limit,
     };
+    query.load(connection).await
+}
 
-    let mut rows_by_author: HashMap<String, Vec<PostRow>> = author_ids
-        .iter()
-        .map(|id| (id.clone(), Vec::new()))
-        .collect();
-    for row in rows {
-        if let Some(author_rows) = rows_by_author.get_mut(&row.author_id) {
-            author_rows.push(row);
+/// The statement of [`list_per_author`]: a lateral join, which the query builder cannot
+/// express, around the keyset condition every list shares.
+struct EachAuthorsPosts<'a> {
+    author_ids: &'a [UserId],
+    after: Option<BeforeKeyset<posts::created_at, posts::id>>,
+    limit: i64,
+}
+
+impl QueryFragment<Pg> for EachAuthorsPosts<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        out.push_sql("SELECT page.* FROM unnest(");
+        out.push_bind_param::<Array<Text>, _>(self.author_ids)?;
+        out.push_sql(
+            ") AS authors(id) CROSS JOIN LATERAL (SELECT * FROM posts \
+             WHERE posts.author_id = authors.id",
+        );
+        if let Some(after) = &self.after {
+            out.push_sql(" AND ");
+            after.walk_ast(out.reborrow())?;
         }
+        out.push_sql(" ORDER BY posts.created_at DESC, posts.id DESC LIMIT ");
+        out.push_bind_param::<BigInt, _>(&self.limit)?;
+        out.push_sql(") AS page");
+        Ok(())
     }
-    Ok(rows_by_author
-        .into_iter()
-        .map(|(author_id, rows)| (author_id, request.page_from(rows)))
-        .collect())
+}
+
+impl Query for EachAuthorsPosts<'_> {
+    type SqlType = Untyped;
+}
+
+/// Prepared and cached by its SQL text, which takes one of two forms.
+impl QueryId for EachAuthorsPosts<'_> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
 }
 
 /// Inserts a post and returns it as stored.
@@ -115,8 +119,8 @@ pub async fn insert(
 /// Applies `changes` to post `id` if `author_id` wrote it; `None` when no such post of theirs.
 pub async fn update_by_author(
     connection: &mut AsyncPgConnection,
-    id: &str,
-    author_id: &str,
+    id: &PostId,
+    author_id: &UserId,
     changes: &PostChanges,
 ) -> QueryResult<Option<PostRow>> {
     diesel::update(posts::table.find(id).filter(posts::author_id.eq(author_id)))
@@ -130,8 +134,8 @@ pub async fn update_by_author(
 /// Deletes post `id` if `author_id` wrote it; returns whether a post was deleted.
 pub async fn delete_by_author(
     connection: &mut AsyncPgConnection,
-    id: &str,
-    author_id: &str,
+    id: &PostId,
+    author_id: &UserId,
 ) -> QueryResult<bool> {
     let deleted = diesel::delete(posts::table.find(id).filter(posts::author_id.eq(author_id)))
         .execute(connection)

@@ -4,13 +4,14 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
+use crate::db::ids::TokenId;
 use crate::db::schema::token_blacklist;
 
 /// Records that the token with id `jti`, valid until `expires_at`, is revoked. Revoking a token
 /// twice is not an error.
 pub async fn revoke(
     connection: &mut AsyncPgConnection,
-    jti: &str,
+    jti: &TokenId,
     expires_at: DateTime<Utc>,
 ) -> QueryResult<()> {
     diesel::insert_into(token_blacklist::table)

@@ -4,10 +4,10 @@ use diesel::dsl::{exists, not};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
-use crate::db::before_cursor;
+use crate::db::ids::{TokenId, UserId};
 use crate::db::models::{NewUser, UserChanges, UserRow};
+use crate::db::pagination::{KeysetSlice, before_keyset};
 use crate::db::schema::{token_blacklist, users};
-use crate::domain::pagination::{Page, PageRequest};
 
 diesel::define_sql_function! {
     /// PostgreSQL's `lower(text)`, which the case-insensitive e-mail index is built on.
@@ -15,7 +15,7 @@ diesel::define_sql_function! {
 }
 
 /// The user with this id.
-pub async fn find(connection: &mut AsyncPgConnection, id: &str) -> QueryResult<Option<UserRow>> {
+pub async fn find(connection: &mut AsyncPgConnection, id: &UserId) -> QueryResult<Option<UserRow>> {
     users::table
         .find(id)
         .select(UserRow::as_select())
@@ -40,7 +40,7 @@ pub async fn find_by_email(
 /// The users among `ids` that exist, in no particular order.
 pub async fn find_many(
     connection: &mut AsyncPgConnection,
-    ids: &[String],
+    ids: &[UserId],
 ) -> QueryResult<Vec<UserRow>> {
     users::table
         .filter(users::id.eq_any(ids))
@@ -53,8 +53,8 @@ pub async fn find_many(
 /// both authenticates and loads the signed-in user.
 pub async fn find_unless_revoked(
     connection: &mut AsyncPgConnection,
-    id: &str,
-    jti: &str,
+    id: &UserId,
+    jti: &TokenId,
 ) -> QueryResult<Option<UserRow>> {
     users::table
         .find(id)
@@ -67,21 +67,20 @@ pub async fn find_unless_revoked(
         .optional()
 }
 
-/// One page of users, newest first.
-pub async fn page(
+/// The `slice` of users, newest first.
+pub async fn list(
     connection: &mut AsyncPgConnection,
-    request: &PageRequest,
-) -> QueryResult<Page<UserRow>> {
+    slice: &KeysetSlice,
+) -> QueryResult<Vec<UserRow>> {
     let mut query = users::table
         .select(UserRow::as_select())
         .order((users::created_at.desc(), users::id.desc()))
-        .limit(request.fetch_limit())
+        .limit(slice.limit)
         .into_boxed();
-    if let Some(after) = &request.after {
-        query = query.filter(before_cursor(users::created_at, users::id, after));
+    if let Some(after) = &slice.after {
+        query = query.filter(before_keyset(users::created_at, users::id, after));
     }
-    let rows = query.load(connection).await?;
-    Ok(request.page_from(rows))
+    query.load(connection).await
 }
 
 /// Inserts `user` unless its id, e-mail or provider identity is taken; returns the rows inserted.
@@ -99,7 +98,7 @@ pub async fn insert_if_absent(
 /// Applies `changes` to the user `id` and returns the updated row, or `None` when absent.
 pub async fn update(
     connection: &mut AsyncPgConnection,
-    id: &str,
+    id: &UserId,
     changes: &UserChanges,
 ) -> QueryResult<Option<UserRow>> {
     diesel::update(users::table.find(id))

@@ -1,13 +1,14 @@
-//! Keyset pagination over `(created_at, id)`, newest first.
+//! Pages of newest-first lists, and the opaque cursors clients page through them with.
 //!
-//! A cursor names the last row a client has seen; the next page is the rows strictly older than
-//! it. A page therefore costs the same at any depth, and rows inserted while a client pages
-//! through a list can neither repeat a row nor make one be skipped.
+//! A cursor names the last row a client has seen; the next page is the rows past it, as the
+//! keyset slices of [`crate::db::pagination`] read them.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike as _, Utc};
 
+use crate::db::pagination::{Keyset, KeysetSlice};
+use crate::domain::validation::{identifier, storable};
 use crate::error::AppError;
 
 /// How many items a page holds when the client does not say.
@@ -15,46 +16,32 @@ pub const DEFAULT_PAGE_SIZE: i32 = 20;
 /// The most items one page may hold.
 pub const MAX_PAGE_SIZE: i32 = 100;
 
-/// A position in a list: the sort key of the last row seen.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Cursor {
-    /// The row's creation time.
-    pub created_at: DateTime<Utc>,
-    /// The row's id, which breaks ties between rows created at the same instant.
-    pub id: String,
+/// The cursor handed to clients for `position`: opaque text they send back as `after`.
+pub fn encode_cursor(position: &Keyset) -> String {
+    let plain = format!("{}:{}", position.created_at.timestamp_micros(), position.id);
+    URL_SAFE_NO_PAD.encode(plain)
 }
 
-impl Cursor {
-    /// The cursor after a row with this sort key.
-    pub fn new(created_at: DateTime<Utc>, id: impl Into<String>) -> Self {
-        Self {
-            created_at,
-            id: id.into(),
-        }
-    }
-
-    /// The opaque text form handed to clients.
-    pub fn encode(&self) -> String {
-        let plain = format!("{}:{}", self.created_at.timestamp_micros(), self.id);
-        URL_SAFE_NO_PAD.encode(plain)
-    }
-
-    /// Reads a cursor a client sent back; `field` names the argument for the error.
-    pub fn decode(field: &'static str, encoded: &str) -> Result<Self, AppError> {
-        let invalid = || AppError::invalid_input(field, "not a cursor this server issued");
-        let plain = URL_SAFE_NO_PAD.decode(encoded).map_err(|_| invalid())?;
-        let plain = String::from_utf8(plain).map_err(|_| invalid())?;
-        let (micros, id) = plain.split_once(':').ok_or_else(invalid)?;
-        let created_at = micros
-            .parse()
-            .ok()
-            .and_then(DateTime::from_timestamp_micros)
-            .ok_or_else(invalid)?;
-        if id.is_empty() {
-            return Err(invalid());
-        }
-        Ok(Self::new(created_at, id))
-    }
+/// The position a cursor sent back by a client names; `field` names the argument for the error.
+///
+/// A cursor this server could not have issued is refused: one that does not decode, whose time
+/// lies outside years 1 to 9999 (PostgreSQL's `timestamptz` ends in year 294276, chrono's
+/// sooner, and no row is that old or new), or whose id no row could have.
+pub fn decode_cursor(field: &'static str, encoded: &str) -> Result<Keyset, AppError> {
+    let invalid = || AppError::invalid_input(field, "not a cursor this server issued");
+    let plain = URL_SAFE_NO_PAD
+        .decode(storable(field, encoded)?)
+        .map_err(|_| invalid())?;
+    let plain = String::from_utf8(plain).map_err(|_| invalid())?;
+    let (micros, id) = plain.split_once(':').ok_or_else(invalid)?;
+    let created_at = micros
+        .parse()
+        .ok()
+        .and_then(DateTime::<Utc>::from_timestamp_micros)
+        .filter(|created_at| (1..=9999).contains(&created_at.year()))
+        .ok_or_else(invalid)?;
+    let id = identifier(field, id).map_err(|_| invalid())?;
+    Ok(Keyset { created_at, id })
 }
 
 /// A validated request for one page: its size and where it starts.
@@ -62,8 +49,8 @@ impl Cursor {
 pub struct PageRequest {
     /// How many items the page holds, 0 to [`MAX_PAGE_SIZE`].
     pub first: i64,
-    /// The cursor the page starts after, or `None` for the first page.
-    pub after: Option<Cursor>,
+    /// The position the page starts after, or `None` for the first page.
+    pub after: Option<Keyset>,
 }
 
 impl PageRequest {
@@ -77,7 +64,7 @@ impl PageRequest {
             ));
         }
         let after = after
-            .map(|cursor| Cursor::decode("after", cursor))
+            .map(|cursor| decode_cursor("after", cursor))
             .transpose()?;
         Ok(Self {
             first: i64::from(first),
@@ -85,12 +72,15 @@ impl PageRequest {
         })
     }
 
-    /// How many rows to load: one more than the page holds, to learn whether another page follows.
-    pub fn fetch_limit(&self) -> i64 {
-        self.first + 1
+    /// The rows to read: one more than the page holds, to learn whether another page follows.
+    pub fn slice(&self) -> KeysetSlice {
+        KeysetSlice {
+            after: self.after.clone(),
+            limit: self.first + 1,
+        }
     }
 
-    /// The page made of `rows`, loaded with [`fetch_limit`](Self::fetch_limit).
+    /// The page made of `rows`, read as [`slice`](Self::slice) says.
     pub fn page_from<T>(&self, mut rows: Vec<T>) -> Page<T> {
         let page_size = usize::try_from(self.first).unwrap_or(0);
         let has_next_page = rows.len() > page_size;
@@ -127,17 +117,48 @@ mod tests {
 
     #[test]
     fn cursors_round_trip() {
-        let created_at = DateTime::from_timestamp_micros(1_764_000_000_123_456).unwrap();
-        let cursor = Cursor::new(created_at, "post_abc:with:colons");
-        assert_eq!(Cursor::decode("after", &cursor.encode()).unwrap(), cursor);
+        let position = Keyset {
+            created_at: DateTime::from_timestamp_micros(1_764_000_000_123_456).unwrap(),
+            id: "post_abc:with:colons".to_owned(),
+        };
+        assert_eq!(
+            decode_cursor("after", &encode_cursor(&position)).unwrap(),
+            position
+        );
     }
 
     #[test]
     fn foreign_cursors_are_bad_input() {
         for garbage in ["", "!!!", "bm9jb2xvbg", "MTIzOg", "eHl6OnBvc3Q"] {
-            let error = Cursor::decode("after", garbage).unwrap_err();
+            let error = decode_cursor("after", garbage).unwrap_err();
             assert_eq!(error.code(), "BAD_USER_INPUT", "{garbage}");
         }
+    }
+
+    #[test]
+    fn cursors_no_row_could_have_are_bad_input() {
+        let forge = |micros: i64, id: &str| URL_SAFE_NO_PAD.encode(format!("{micros}:{id}"));
+        let year_one = DateTime::parse_from_rfc3339("0001-01-01T00:00:00Z").unwrap();
+        let last_of_9999 = DateTime::parse_from_rfc3339("9999-12-31T23:59:59.999999Z").unwrap();
+        for micros in [year_one.timestamp_micros(), last_of_9999.timestamp_micros()] {
+            assert!(decode_cursor("after", &forge(micros, "post_a")).is_ok());
+        }
+        for (micros, id) in [
+            (year_one.timestamp_micros() - 1, "post_a"),
+            (last_of_9999.timestamp_micros() + 1, "post_a"),
+            (i64::MAX, "post_a"),
+            (0, ""),
+            (0, "post_\0"),
+            (0, "post_\u{1b}"),
+            (0, &"p".repeat(256)),
+        ] {
+            let error = decode_cursor("after", &forge(micros, id)).unwrap_err();
+            assert!(
+                matches!(error, AppError::InvalidInput { field: "after", .. }),
+                "{micros}:{id:?}"
+            );
+        }
+        assert!(decode_cursor("after", "\0").is_err());
     }
 
     #[test]
@@ -157,7 +178,7 @@ mod tests {
     #[test]
     fn extra_row_means_another_page() {
         let request = PageRequest::new(Some(2), None).unwrap();
-        assert_eq!(request.fetch_limit(), 3);
+        assert_eq!(request.slice().limit, 3);
         let page = request.page_from(vec![1, 2, 3]);
         assert_eq!(page.items, vec![1, 2]);
         assert!(page.has_next_page);

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use uuid::Uuid;
 
+use crate::db::ids::{PostId, UserId};
 use crate::db::models::{NewPost, PostChanges, PostRow};
 use crate::db::{Database, posts};
 use crate::domain::pagination::{Page, PageRequest};
@@ -26,12 +27,12 @@ pub fn valid_content(raw: &str) -> Result<String, AppError> {
 }
 
 /// A fresh post id: `post_` and a time-ordered UUID (74 random bits per millisecond).
-pub fn new_post_id() -> String {
-    format!("post_{}", Uuid::now_v7().simple())
+pub fn new_post_id() -> PostId {
+    PostId::from_trusted(format!("post_{}", Uuid::now_v7().simple()))
 }
 
 /// The post with this id, if any.
-pub async fn find(database: &Database, id: &str) -> Result<Option<PostRow>, AppError> {
+pub async fn find(database: &Database, id: &PostId) -> Result<Option<PostRow>, AppError> {
     let mut connection = database.connection().await?;
     Ok(posts::find(&mut connection, id).await?)
 }
@@ -39,27 +40,42 @@ pub async fn find(database: &Database, id: &str) -> Result<Option<PostRow>, AppE
 /// One page of posts, newest first, optionally only those of `author_id`.
 pub async fn page(
     database: &Database,
-    author_id: Option<&str>,
+    author_id: Option<&UserId>,
     request: &PageRequest,
 ) -> Result<Page<PostRow>, AppError> {
     let mut connection = database.connection().await?;
-    Ok(posts::page(&mut connection, author_id, request).await?)
+    let rows = posts::list(&mut connection, author_id, &request.slice()).await?;
+    Ok(request.page_from(rows))
 }
 
 /// The page `request` of posts of each of `author_ids`, newest first, in one query.
 pub async fn pages_by_authors(
     database: &Database,
-    author_ids: &[String],
+    author_ids: &[UserId],
     request: &PageRequest,
-) -> Result<HashMap<String, Page<PostRow>>, AppError> {
+) -> Result<HashMap<UserId, Page<PostRow>>, AppError> {
     let mut connection = database.connection().await?;
-    Ok(posts::pages_by_authors(&mut connection, author_ids, request).await?)
+    let rows = posts::list_per_author(&mut connection, author_ids, &request.slice()).await?;
+    let mut rows_by_author: HashMap<UserId, Vec<PostRow>> = author_ids
+        .iter()
+        .map(|id| (id.clone(), Vec::new()))
+        .collect();
+    // The rows of each author arrive newest first.
+    for row in rows {
+        if let Some(author_rows) = rows_by_author.get_mut(&row.author_id) {
+            author_rows.push(row);
+        }
+    }
+    Ok(rows_by_author
+        .into_iter()
+        .map(|(author_id, rows)| (author_id, request.page_from(rows)))
+        .collect())
 }
 
 /// Publishes a post by `author_id`.
 pub async fn create(
     database: &Database,
-    author_id: &str,
+    author_id: &UserId,
     title: &str,
     content: &str,
 ) -> Result<PostRow, AppError> {
@@ -79,8 +95,8 @@ pub async fn create(
 /// Changes the title and/or content of post `id`, which `editor_id` must have written.
 pub async fn update(
     database: &Database,
-    editor_id: &str,
-    id: &str,
+    editor_id: &UserId,
+    id: &PostId,
     title: Option<&str>,
     content: Option<&str>,
 ) -> Result<PostRow, AppError> {
@@ -102,10 +118,14 @@ pub async fn update(
 }
 
 /// Deletes post `id`, which `editor_id` must have written; returns the id.
-pub async fn delete(database: &Database, editor_id: &str, id: &str) -> Result<String, AppError> {
+pub async fn delete(
+    database: &Database,
+    editor_id: &UserId,
+    id: &PostId,
+) -> Result<PostId, AppError> {
     let mut connection = database.connection().await?;
     if posts::delete_by_author(&mut connection, id, editor_id).await? {
-        Ok(id.to_owned())
+        Ok(id.clone())
     } else {
         Err(not_found_or_forbidden(&mut connection, id, "delete").await?)
     }
@@ -114,13 +134,13 @@ pub async fn delete(database: &Database, editor_id: &str, id: &str) -> Result<St
 /// Why a change restricted to the author touched no row: the post is missing, or not theirs.
 async fn not_found_or_forbidden(
     connection: &mut diesel_async::AsyncPgConnection,
-    id: &str,
+    id: &PostId,
     action: &str,
 ) -> Result<AppError, AppError> {
     Ok(if posts::exists_with_id(connection, id).await? {
         AppError::Forbidden(format!("only the author of a post may {action} it").into())
     } else {
-        AppError::NotFound(format!("no post has the id {id:?}").into())
+        AppError::NotFound(format!("no post has the id {:?}", id.as_str()).into())
     })
 }
 
@@ -141,8 +161,8 @@ mod tests {
     fn post_ids_are_unique_and_prefixed() {
         let first = new_post_id();
         let second = new_post_id();
-        assert!(first.starts_with("post_"));
-        assert_eq!(first.len(), "post_".len() + 32);
+        assert!(first.as_str().starts_with("post_"));
+        assert_eq!(first.as_str().len(), "post_".len() + 32);
         assert_ne!(first, second);
     }
 }

@@ -2,10 +2,11 @@
 
 use uuid::Uuid;
 
+use crate::db::ids::UserId;
 use crate::db::models::{NewUser, UserChanges, UserRow};
 use crate::db::{Database, users};
 use crate::domain::pagination::{Page, PageRequest};
-use crate::domain::validation::trimmed_text;
+use crate::domain::validation::{storable, trimmed_text};
 use crate::error::AppError;
 
 /// The longest display name, in characters.
@@ -25,7 +26,7 @@ pub fn valid_name(raw: &str) -> Result<String, AppError> {
 /// A picture URL as stored: an absolute http or https URL with a host.
 pub fn valid_picture(raw: &str) -> Result<String, AppError> {
     let invalid = |why: &str| AppError::invalid_input("picture", format!("picture {why}"));
-    let text = raw.trim();
+    let text = storable("picture", raw)?.trim();
     if text.len() > MAX_PICTURE_URL_BYTES {
         return Err(invalid(&format!(
             "must be at most {MAX_PICTURE_URL_BYTES} bytes long"
@@ -45,7 +46,7 @@ pub fn valid_picture(raw: &str) -> Result<String, AppError> {
 
 /// An e-mail address as stored: trimmed, one `@` between a non-empty local part and domain.
 pub fn valid_email(raw: &str) -> Result<String, AppError> {
-    let email = raw.trim();
+    let email = storable("email", raw)?.trim();
     let well_formed = email.len() <= MAX_EMAIL_BYTES
         && !email.chars().any(char::is_whitespace)
         && matches!(email.split_once('@'), Some((local, domain))
@@ -61,19 +62,20 @@ pub fn valid_email(raw: &str) -> Result<String, AppError> {
 }
 
 /// The user with this id, if any.
-pub async fn find(database: &Database, id: &str) -> Result<Option<UserRow>, AppError> {
+pub async fn find(database: &Database, id: &UserId) -> Result<Option<UserRow>, AppError> {
     let mut connection = database.connection().await?;
     Ok(users::find(&mut connection, id).await?)
 }
 
 /// The user with this e-mail address (ignoring case), if any.
 pub async fn find_by_email(database: &Database, email: &str) -> Result<Option<UserRow>, AppError> {
+    let email = storable("email", email)?.trim();
     let mut connection = database.connection().await?;
-    Ok(users::find_by_email(&mut connection, email.trim()).await?)
+    Ok(users::find_by_email(&mut connection, email).await?)
 }
 
 /// The users among `ids` that exist.
-pub async fn find_many(database: &Database, ids: &[String]) -> Result<Vec<UserRow>, AppError> {
+pub async fn find_many(database: &Database, ids: &[UserId]) -> Result<Vec<UserRow>, AppError> {
     let mut connection = database.connection().await?;
     Ok(users::find_many(&mut connection, ids).await?)
 }
@@ -81,7 +83,8 @@ pub async fn find_many(database: &Database, ids: &[String]) -> Result<Vec<UserRo
 /// One page of users, newest first.
 pub async fn page(database: &Database, request: &PageRequest) -> Result<Page<UserRow>, AppError> {
     let mut connection = database.connection().await?;
-    Ok(users::page(&mut connection, request).await?)
+    let rows = users::list(&mut connection, &request.slice()).await?;
+    Ok(request.page_from(rows))
 }
 
 /// A change to an optional value: leave it, clear it, or set it.
@@ -99,7 +102,7 @@ pub enum Patch<T> {
 /// Changes the profile of user `id`.
 pub async fn update_profile(
     database: &Database,
-    id: &str,
+    id: &UserId,
     name: Option<&str>,
     picture: Patch<&str>,
 ) -> Result<UserRow, AppError> {
@@ -137,7 +140,7 @@ pub async fn find_or_create_local(
         None => valid_name(email.split('@').next().unwrap_or_default())?,
     };
     let provider_id = Uuid::new_v4().simple().to_string();
-    let id = format!("{LOCAL_PROVIDER}_{provider_id}");
+    let id = UserId::from_trusted(format!("{LOCAL_PROVIDER}_{provider_id}"));
     let mut connection = database.connection().await?;
     let user = NewUser {
         id: &id,

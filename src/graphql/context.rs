@@ -1,7 +1,7 @@
 //! What resolvers know about the request they serve.
 
-use async_graphql::Context;
 use async_graphql::dataloader::DataLoader;
+use async_graphql::{Context, Guard};
 
 use crate::auth::Session;
 use crate::error::AppError;
@@ -24,7 +24,8 @@ pub(crate) trait ContextExt {
     fn request(&self) -> Result<&RequestContext, AppError>;
     /// The request's DataLoader of `L`.
     fn loader<L: Send + Sync + 'static>(&self) -> Result<&DataLoader<L>, AppError>;
-    /// The signed-in session; UNAUTHENTICATED for anonymous requests.
+    /// The signed-in session; UNAUTHENTICATED for anonymous requests. Fields that only need a
+    /// signed-in caller use the [`SignedIn`] guard instead.
     fn session(&self) -> Result<&Session, AppError> {
         self.request()?.session.as_ref().ok_or_else(|| {
             AppError::Unauthenticated(
@@ -48,5 +49,17 @@ impl ContextExt for Context<'_> {
     fn loader<L: Send + Sync + 'static>(&self) -> Result<&DataLoader<L>, AppError> {
         self.data::<DataLoader<L>>()
             .map_err(|error| AppError::internal(anyhow::anyhow!(error.message)))
+    }
+}
+
+/// Admits signed-in callers only (`#[graphql(guard = "SignedIn")]`): for fields that need a
+/// signed-in caller but nothing about them. Resolvers that use the session get it, with the same
+/// check, from [`ContextExt::session`].
+pub(crate) struct SignedIn;
+
+impl Guard for SignedIn {
+    async fn check(&self, ctx: &Context<'_>) -> async_graphql::Result<()> {
+        ctx.session()?;
+        Ok(())
     }
 }

@@ -8,7 +8,8 @@
 use std::sync::Arc;
 
 use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextValidation,
+    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextRequest,
+    NextValidation,
 };
 use async_graphql::parser::Pos;
 use async_graphql::parser::types::ExecutableDocument;
@@ -62,6 +63,20 @@ impl ExtensionFactory for ErrorCodes {
 
 #[async_graphql::async_trait::async_trait]
 impl Extension for ErrorCodes {
+    /// Errors no other hook coded come from async-graphql choosing the operation after validation
+    /// (an unknown `operationName`, or none where the document has several): the document cannot
+    /// run. [`OperationCheck`](crate::graphql::OperationCheck) refuses those first, with their
+    /// code; this stays as the net under it.
+    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
+        let mut response = next.run(ctx).await;
+        for error in &mut response.errors {
+            if !has_code(error) {
+                set(error, "code", VALIDATION_FAILED);
+            }
+        }
+        response
+    }
+
     async fn parse_query(
         &self,
         ctx: &ExtensionContext<'_>,

@@ -257,9 +257,9 @@ fn check_variables(variables: &Variables, max_nesting: usize) -> Result<(), Stri
 
 /// The deepest selection sets may nest, counting each fragment spread and inline fragment as a
 /// level, as async-graphql does.
-pub const MAX_SELECTION_NESTING: usize = 32;
+pub(super) const MAX_SELECTION_NESTING: usize = 32;
 /// The most directives on one field.
-pub const MAX_DIRECTIVES_PER_FIELD: usize = 5;
+pub(super) const MAX_DIRECTIVES_PER_FIELD: usize = 5;
 
 /// What a selection set amounts to once its fragments are expanded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use async_graphql::dataloader::Loader;
 
 use crate::db::Database;
+use crate::db::ids::UserId;
 use crate::db::models::{PostRow, UserRow};
 use crate::domain::pagination::{Page, PageRequest};
 use crate::domain::{posts, users};
@@ -21,11 +22,11 @@ impl UserLoader {
     }
 }
 
-impl Loader<String> for UserLoader {
+impl Loader<UserId> for UserLoader {
     type Value = UserRow;
     type Error = AppError;
 
-    async fn load(&self, ids: &[String]) -> Result<HashMap<String, UserRow>, AppError> {
+    async fn load(&self, ids: &[UserId]) -> Result<HashMap<UserId, UserRow>, AppError> {
         let rows = users::find_many(&self.database, ids).await?;
         Ok(rows
             .into_iter()
@@ -38,7 +39,7 @@ impl Loader<String> for UserLoader {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct AuthorPostsKey {
     /// Whose posts.
-    pub(crate) author_id: String,
+    pub(crate) author_id: UserId,
     /// Which page of them.
     pub(crate) page: PageRequest,
 }
@@ -64,7 +65,7 @@ impl Loader<AuthorPostsKey> for AuthorPostsLoader {
         keys: &[AuthorPostsKey],
     ) -> Result<HashMap<AuthorPostsKey, Page<PostRow>>, AppError> {
         // Users listed together nearly always ask for the same page: one query per distinct page.
-        let mut authors_by_page: HashMap<&PageRequest, Vec<String>> = HashMap::new();
+        let mut authors_by_page: HashMap<&PageRequest, Vec<UserId>> = HashMap::new();
         for key in keys {
             authors_by_page
                 .entry(&key.page)

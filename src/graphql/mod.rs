@@ -92,10 +92,12 @@ pub fn sdl() -> String {
     builder().finish().sdl()
 }
 
-/// Whether `request` asks for a mutation (or a subscription), which GET must not run.
+/// Whether `request` asks for a mutation (or a subscription): GET must not run one, and
+/// mutations have rate limits of their own.
 ///
 /// A document over the limits, that does not parse, or whose operation cannot be chosen counts as
-/// a query: executing it reports the problem. The lexical limits are checked first, so nothing deep reaches the parser.
+/// a query: executing it reports the problem. The lexical limits are checked first, so nothing
+/// deep reaches the parser.
 pub fn is_mutation(request: &async_graphql::Request, limits: &GraphqlLimits) -> bool {
     if limits::check_text(&request.query, limits).is_err() {
         return false;

@@ -3,26 +3,8 @@
 use async_graphql::OutputType;
 use async_graphql::connection::{Connection, Edge};
 
-use crate::db::models::{PostRow, UserRow};
-use crate::domain::pagination::{Cursor, Page};
-
-/// A row that lists are sorted by `(created_at, id)`.
-pub(crate) trait Keyed {
-    /// The cursor pointing just past this row.
-    fn cursor(&self) -> Cursor;
-}
-
-impl Keyed for PostRow {
-    fn cursor(&self) -> Cursor {
-        Cursor::new(self.created_at, self.id.clone())
-    }
-}
-
-impl Keyed for UserRow {
-    fn cursor(&self) -> Cursor {
-        Cursor::new(self.created_at, self.id.clone())
-    }
-}
+use crate::db::pagination::Keyed;
+use crate::domain::pagination::{Page, encode_cursor};
 
 /// The connection for `page`; `after_given` tells whether the client asked for a later page.
 pub(crate) fn connection<Row, Node>(page: Page<Row>, after_given: bool) -> Connection<String, Node>
@@ -34,7 +16,7 @@ where
     connection.edges = page
         .items
         .into_iter()
-        .map(|row| Edge::new(row.cursor().encode(), Node::from(row)))
+        .map(|row| Edge::new(encode_cursor(&row.keyset()), Node::from(row)))
         .collect();
     connection
 }

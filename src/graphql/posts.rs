@@ -4,7 +4,9 @@ use async_graphql::connection::Connection;
 use async_graphql::{Context, ID, InputObject, Object};
 use chrono::{DateTime, Utc};
 
+use crate::db::ids::{PostId, UserId};
 use crate::db::models::PostRow;
+use crate::domain::ids::ParseId as _;
 use crate::domain::pagination::PageRequest;
 use crate::domain::posts;
 use crate::error::AppError;
@@ -15,7 +17,7 @@ use crate::graphql::pagination::connection;
 use crate::graphql::users::User;
 
 /// A post written by a user.
-pub struct Post(pub PostRow);
+pub(super) struct Post(pub PostRow);
 
 impl From<PostRow> for Post {
     fn from(row: PostRow) -> Self {
@@ -28,7 +30,7 @@ impl From<PostRow> for Post {
 impl Post {
     /// The post's opaque id.
     async fn id(&self) -> ID {
-        ID(self.0.id.clone())
+        ID::from(self.0.id.as_str())
     }
 
     /// The title, 1 to 200 characters.
@@ -69,12 +71,13 @@ impl Post {
 
 /// Queries about posts.
 #[derive(Default)]
-pub struct PostQuery;
+pub(super) struct PostQuery;
 
 #[Object]
 impl PostQuery {
     /// The post with this id; null when there is none.
     async fn post(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Post>, AppError> {
+        let id = PostId::parse("id", &id)?;
         Ok(posts::find(&ctx.app()?.database, &id).await?.map(Post))
     }
 
@@ -87,13 +90,11 @@ impl PostQuery {
         #[graphql(desc = "The `endCursor` of the previous page.")] after: Option<String>,
         #[graphql(desc = "Only this user's posts.")] author_id: Option<ID>,
     ) -> Result<Connection<String, Post>, AppError> {
+        let author_id = author_id
+            .map(|id| UserId::parse("authorId", &id))
+            .transpose()?;
         let request = PageRequest::new(first, after.as_deref())?;
-        let page = posts::page(
-            &ctx.app()?.database,
-            author_id.as_ref().map(|id| id.as_str()),
-            &request,
-        )
-        .await?;
+        let page = posts::page(&ctx.app()?.database, author_id.as_ref(), &request).await?;
         Ok(connection(page, request.after.is_some()))
     }
 
@@ -114,7 +115,7 @@ impl PostQuery {
 
 /// A new post.
 #[derive(InputObject)]
-pub struct CreatePostInput {
+pub(super) struct CreatePostInput {
     /// 1 to 200 characters once trimmed.
     pub title: String,
     /// 1 to 10,000 characters once trimmed.
@@ -123,7 +124,7 @@ pub struct CreatePostInput {
 
 /// Changes to a post; give at least one field.
 #[derive(InputObject)]
-pub struct UpdatePostInput {
+pub(super) struct UpdatePostInput {
     /// A new title, 1 to 200 characters once trimmed.
     pub title: Option<String>,
     /// A new body, 1 to 10,000 characters once trimmed.
@@ -132,7 +133,7 @@ pub struct UpdatePostInput {
 
 /// Mutations of posts.
 #[derive(Default)]
-pub struct PostMutation;
+pub(super) struct PostMutation;
 
 #[Object]
 impl PostMutation {
@@ -160,6 +161,7 @@ impl PostMutation {
         id: ID,
         input: UpdatePostInput,
     ) -> Result<Post, AppError> {
+        let id = PostId::parse("id", &id)?;
         let session = ctx.session()?;
         let post = posts::update(
             &ctx.app()?.database,
@@ -174,8 +176,9 @@ impl PostMutation {
 
     /// Deletes a post of the signed-in user; returns its id.
     async fn delete_post(&self, ctx: &Context<'_>, id: ID) -> Result<ID, AppError> {
+        let id = PostId::parse("id", &id)?;
         let session = ctx.session()?;
         let deleted = posts::delete(&ctx.app()?.database, &session.user.id, &id).await?;
-        Ok(ID(deleted))
+        Ok(ID::from(deleted.as_str()))
     }
 }

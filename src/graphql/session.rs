@@ -8,7 +8,7 @@ use crate::graphql::context::ContextExt as _;
 
 /// Mutations of the signed-in session.
 #[derive(Default)]
-pub struct SessionMutation;
+pub(super) struct SessionMutation;
 
 #[Object]
 impl SessionMutation {

@@ -4,18 +4,20 @@ use async_graphql::connection::Connection;
 use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object};
 use chrono::{DateTime, Utc};
 
+use crate::db::ids::UserId;
 use crate::db::models::UserRow;
+use crate::domain::ids::ParseId as _;
 use crate::domain::pagination::PageRequest;
 use crate::domain::users::{self, Patch};
 use crate::error::AppError;
-use crate::graphql::context::ContextExt as _;
+use crate::graphql::context::{ContextExt as _, SignedIn};
 use crate::graphql::limits::list_cost;
 use crate::graphql::loaders::{AuthorPostsKey, AuthorPostsLoader};
 use crate::graphql::pagination::connection;
 use crate::graphql::posts::Post;
 
 /// Someone who signed in at least once.
-pub struct User(pub UserRow);
+pub(super) struct User(pub UserRow);
 
 impl From<UserRow> for User {
     fn from(row: UserRow) -> Self {
@@ -28,13 +30,13 @@ impl From<UserRow> for User {
 impl User {
     /// The user's id, e.g. `google_123456789`.
     async fn id(&self) -> ID {
-        ID(self.0.id.clone())
+        ID::from(self.0.id.as_str())
     }
 
-    /// The user's e-mail address. Only signed-in users can see e-mail addresses.
-    async fn email(&self, ctx: &Context<'_>) -> Result<&str, AppError> {
-        ctx.session()?;
-        Ok(&self.0.email)
+    /// The user's e-mail address; null unless you are signed in.
+    async fn email(&self, ctx: &Context<'_>) -> Result<Option<&str>, AppError> {
+        let signed_in = ctx.request()?.session.is_some();
+        Ok(signed_in.then_some(self.0.email.as_str()))
     }
 
     /// The display name.
@@ -92,26 +94,27 @@ impl User {
 
 /// Queries about users.
 #[derive(Default)]
-pub struct UserQuery;
+pub(super) struct UserQuery;
 
 #[Object]
 impl UserQuery {
-    /// The signed-in user.
-    async fn me(&self, ctx: &Context<'_>) -> Result<User, AppError> {
-        Ok(User(ctx.session()?.user.clone()))
+    /// The signed-in user; null, with an UNAUTHENTICATED error, for anonymous requests, so that
+    /// the other fields of the query still answer.
+    async fn me(&self, ctx: &Context<'_>) -> Result<Option<User>, AppError> {
+        Ok(Some(User(ctx.session()?.user.clone())))
     }
 
     /// The user with this id or e-mail address (give exactly one); null when there is none.
+    #[graphql(guard = "SignedIn")]
     async fn user(
         &self,
         ctx: &Context<'_>,
         id: Option<ID>,
         #[graphql(desc = "Matched regardless of case.")] email: Option<String>,
     ) -> Result<Option<User>, AppError> {
-        ctx.session()?;
         let database = &ctx.app()?.database;
         let user = match (id, email) {
-            (Some(id), None) => users::find(database, &id).await?,
+            (Some(id), None) => users::find(database, &UserId::parse("id", &id)?).await?,
             (None, Some(email)) => users::find_by_email(database, &email).await?,
             (None, None) | (Some(_), Some(_)) => {
                 return Err(AppError::invalid_input(
@@ -124,14 +127,13 @@ impl UserQuery {
     }
 
     /// Every user, newest first.
-    #[graphql(complexity = "list_cost(first, child_complexity)")]
+    #[graphql(guard = "SignedIn", complexity = "list_cost(first, child_complexity)")]
     async fn users(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "How many users, 0 to 100; 20 when omitted.")] first: Option<i32>,
         #[graphql(desc = "The `endCursor` of the previous page.")] after: Option<String>,
     ) -> Result<Connection<String, User>, AppError> {
-        ctx.session()?;
         let request = PageRequest::new(first, after.as_deref())?;
         let page = users::page(&ctx.app()?.database, &request).await?;
         Ok(connection(page, request.after.is_some()))
@@ -140,7 +142,7 @@ impl UserQuery {
 
 /// Changes to the signed-in user's profile; omitted fields stay as they are.
 #[derive(InputObject)]
-pub struct UpdateMeInput {
+pub(super) struct UpdateMeInput {
     /// A display name of 1 to 100 characters, trimmed.
     pub name: Option<String>,
     /// An http or https URL, or null to remove the picture.
@@ -149,7 +151,7 @@ pub struct UpdateMeInput {
 
 /// Mutations of user profiles.
 #[derive(Default)]
-pub struct UserMutation;
+pub(super) struct UserMutation;
 
 #[Object]
 impl UserMutation {

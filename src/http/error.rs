@@ -23,6 +23,7 @@ fn status(error: &AppError) -> StatusCode {
         AppError::Forbidden(_) => StatusCode::FORBIDDEN,
         AppError::NotFound(_) => StatusCode::NOT_FOUND,
         AppError::InvalidInput { .. } => StatusCode::BAD_REQUEST,
+        AppError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
@@ -39,11 +40,21 @@ pub(crate) fn error_response(error: &AppError, request_id: &str) -> Response {
     }
     let body = json!({ "errors": [{ "message": error.to_string(), "extensions": extensions }] });
     let mut response = (status(error), Json(body)).into_response();
-    if let AppError::Unauthenticated(_) = error {
-        response.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static("Bearer error=\"invalid_token\""),
-        );
+    match error {
+        AppError::Unauthenticated(_) => {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer error=\"invalid_token\""),
+            );
+        }
+        AppError::RateLimited {
+            retry_after_seconds,
+        } => {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_seconds));
+        }
+        _ => {}
     }
     response
 }
@@ -139,5 +150,29 @@ pub(crate) async fn time_limit(
                 &message,
             ))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn rate_limited_is_429_with_retry_after_and_a_graphql_body() {
+        let response = error_response(&AppError::rate_limited(Duration::from_millis(2_500)), "");
+
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "3");
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            body,
+            json!({ "errors": [{
+                "message": "too many requests: retry in 3 s",
+                "extensions": { "code": "RATE_LIMITED" },
+            }] })
+        );
     }
 }

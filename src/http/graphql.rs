@@ -7,6 +7,8 @@
 //! asks for it, in which case a request refused before it runs (a document that does not parse
 //! or validate, an unknown operation, a required variable missing) is answered with 400.
 
+use std::net::IpAddr;
+
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -15,12 +17,13 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use tokio::task::{JoinError, JoinHandle};
 
 use crate::auth::{self, Session};
 use crate::error::{AppError, INTERNAL_MESSAGE};
 use crate::graphql::{self, RequestContext};
-use tokio::task::{JoinError, JoinHandle};
 
+use crate::http::client_ip::ClientIp;
 use crate::http::error::{Refusal, error_response, request_error};
 use crate::http::media_type::MediaRange;
 use crate::http::{HttpState, MAX_BODY_BYTES, REQUEST_ID_HEADER};
@@ -31,6 +34,7 @@ const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
 /// `POST /graphql`.
 pub(crate) async fn post_request(
     State(state): State<HttpState>,
+    client_ip: ClientIp,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
@@ -38,7 +42,10 @@ pub(crate) async fn post_request(
         return not_acceptable();
     };
     let response = match post_body(&headers, body) {
-        Ok(request) => execute(state, headers, request, format).await,
+        Ok(request) => {
+            let is_mutation = graphql::is_mutation(&request, &state.app.graphql_limits);
+            execute(state, client_ip, headers, request, is_mutation, format).await
+        }
         Err(refusal) => refusal.into_response(),
     };
     format.label(response)
@@ -84,6 +91,7 @@ fn post_body(
 /// `GET /graphql?query=...`: queries only.
 pub(crate) async fn get_request(
     State(state): State<HttpState>,
+    client_ip: ClientIp,
     headers: HeaderMap,
     RawQuery(query_string): RawQuery,
 ) -> Response {
@@ -91,7 +99,8 @@ pub(crate) async fn get_request(
         return not_acceptable();
     };
     let response = match get_parameters(&state, query_string.as_deref().unwrap_or_default()) {
-        Ok(request) => execute(state, headers, request, format).await,
+        // GET runs queries only: `get_parameters` refuses the rest.
+        Ok(request) => execute(state, client_ip, headers, request, false, format).await,
         Err(refusal) => refusal.into_response(),
     };
     format.label(response)
@@ -178,15 +187,17 @@ pub(crate) async fn other_method(headers: HeaderMap) -> Response {
     )
 }
 
-/// Authenticates the request, runs it, and renders the result.
+/// Admits the request, runs it, and renders the result.
 ///
 /// The work runs in a task of its own, aborted if the request is dropped (when it times out,
 /// say), so that the timer answering the client never waits behind it and its database
 /// connection is released at once.
 async fn execute(
     state: HttpState,
+    ClientIp(client_ip): ClientIp,
     headers: HeaderMap,
     request: async_graphql::Request,
+    is_mutation: bool,
     format: ResponseFormat,
 ) -> Response {
     let task = AbortOnDrop(tokio::spawn(async move {
@@ -195,7 +206,7 @@ async fn execute(
             .and_then(|value| value.to_str().ok())
             .unwrap_or_default()
             .to_owned();
-        let session = match session(&state, &headers).await {
+        let session = match admit(&state, client_ip, &headers, is_mutation).await {
             Ok(session) => session,
             Err(error) => return error_response(&error, &request_id),
         };
@@ -232,6 +243,23 @@ impl<T> Drop for AbortOnDrop<T> {
     fn drop(&mut self) {
         self.0.abort();
     }
+}
+
+/// The session of a request its client's and its user's rate limits admit. The client's come
+/// first, so a flood is refused before it costs an authentication query.
+async fn admit(
+    state: &HttpState,
+    client_ip: IpAddr,
+    headers: &HeaderMap,
+    is_mutation: bool,
+) -> Result<Option<Session>, AppError> {
+    let rate_limits = &state.app.rate_limits;
+    rate_limits.check_client(client_ip, is_mutation)?;
+    let session = session(state, headers).await?;
+    if let Some(signed_in) = &session {
+        rate_limits.check_user(&signed_in.user.id, is_mutation)?;
+    }
+    Ok(session)
 }
 
 /// The session the `Authorization` header opens: none without the header, an error when the

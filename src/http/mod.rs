@@ -4,23 +4,29 @@
 //! - `GET /` serves GraphiQL outside production, and `GET /graphiql/...` the files it loads;
 //! - `GET /healthz` answers while the process runs, `GET /readyz` while PostgreSQL answers too.
 
+mod client_ip;
 mod error;
 mod graphiql;
 mod graphql;
 mod health;
 mod media_type;
+mod request_id;
 mod security_headers;
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Method};
 use axum::routing::get;
 use axum::{Router, middleware};
+use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tower_http::trace::{DefaultOnFailure, DefaultOnResponse, TraceLayer};
+
+pub use request_id::MAX_REQUEST_ID_BYTES;
 
 use crate::config::CorsOrigins;
 use crate::graphql::{AppSchema, build_schema};
@@ -30,7 +36,7 @@ use crate::state::AppState;
 /// four-byte characters JSON-escaped as surrogate pairs (12 bytes each) with its title, and
 /// little more.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
-/// The header carrying the request id, set when the client sends none.
+/// The header carrying the request id, set when the client sends none or an unusable one.
 pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
 
 /// What HTTP handlers share.
@@ -40,6 +46,20 @@ pub(crate) struct HttpState {
     app: AppState,
     /// The GraphQL schema, built once.
     schema: AppSchema,
+}
+
+/// Serves the application on `listener` until `shutdown` resolves; then stops accepting
+/// connections, closes idle keep-alive ones, and returns once requests in flight are answered.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    // Connection info gives the handlers each client's address, for the rate limits.
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 /// The application's router, with every layer.
@@ -83,9 +103,15 @@ pub fn router(state: AppState) -> Router {
         .layer(
             TraceLayer::new_for_http()
                 .on_response(DefaultOnResponse::new().level(tracing::Level::INFO))
+                // A 503 under load is expected; the causes worth an ERROR are logged where
+                // they happen, with the request id.
+                .on_failure(DefaultOnFailure::new().level(tracing::Level::WARN))
                 .make_span_with(request_span),
         )
-        .layer(SetRequestIdLayer::new(REQUEST_ID_HEADER, MakeRequestUuid));
+        .layer(SetRequestIdLayer::new(REQUEST_ID_HEADER, MakeRequestUuid))
+        .layer(middleware::map_request(
+            request_id::drop_unusable_request_id,
+        ));
     security_headers::add_to(router)
 }
 

@@ -38,7 +38,7 @@ fn schema_command_prints_the_sdl() {
 
 #[test]
 fn bad_configuration_stops_start_up_with_one_line() {
-    let cases: [(&[(&str, &str)], &str); 6] = [
+    let cases: [(&[(&str, &str)], &str); 9] = [
         (&[("RUST_LOG", "festapi=loudest")], "RUST_LOG"),
         (
             &[("CORS_ALLOWED_ORIGINS", "app.example.com")],
@@ -48,6 +48,12 @@ fn bad_configuration_stops_start_up_with_one_line() {
         (&[("DATABASE_URL", "not a url")], "DATABASE_URL"),
         (&[("APP_ENV", "production")], "JWT_SECRET"),
         (&[("JWT_SECRET", "too-short")], "JWT_SECRET"),
+        (&[("JWT_LEEWAY_SECONDS", "31")], "JWT_LEEWAY_SECONDS"),
+        (&[("TRUSTED_PROXIES", "10.0.0.0/40")], "TRUSTED_PROXIES"),
+        (
+            &[("RATE_LIMIT_MUTATIONS_PER_MINUTE", "-1")],
+            "RATE_LIMIT_MUTATIONS_PER_MINUTE",
+        ),
     ];
     for (env, variable) in cases {
         let output = festapi(&["serve"], env);

@@ -658,3 +658,24 @@ async fn cross_origin_calls_follow_the_configured_origins() {
             .is_none()
     );
 }
+
+#[tokio::test]
+async fn choosing_an_operation_that_is_not_there_is_a_validation_failure() {
+    let app = TestApp::new().await;
+    let document = "query A { __typename } query B { __typename }";
+
+    for body in [
+        json!({ "query": document, "operationName": "C" }),
+        json!({ "query": document }),
+    ] {
+        let response = reqwest::Client::new()
+            .post(app.url("/graphql"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let reply = Reply::from(response).await;
+        assert_eq!(reply.error_code(), "GRAPHQL_VALIDATION_FAILED", "{body}");
+        assert!(reply.body.get("data").is_none(), "{:#}", reply.body);
+    }
+}

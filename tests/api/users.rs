@@ -36,13 +36,23 @@ async fn me_is_the_signed_in_user() {
 }
 
 #[tokio::test]
-async fn me_needs_a_signed_in_user() {
+async fn me_is_null_for_anonymous_clients_and_the_rest_still_answers() {
     let app = TestApp::new().await;
+    let alice = app.signed_in("alice").await;
+    let id = alice.create_post("Hello", "World").await;
 
-    let reply = app.anonymous().graphql("{ me { id } }", json!({})).await;
+    let reply = app
+        .anonymous()
+        .graphql("{ me { id } posts { edges { node { id } } } }", json!({}))
+        .await;
 
     reply.assert_error("UNAUTHENTICATED", None);
-    assert_eq!(reply.body["data"], json!(null));
+    assert_eq!(reply.error()["path"], json!(["me"]));
+    assert_eq!(reply.body["data"]["me"], json!(null));
+    assert_eq!(
+        reply.body["data"]["posts"]["edges"],
+        json!([{ "node": { "id": id } }])
+    );
 }
 
 #[tokio::test]
@@ -125,27 +135,33 @@ async fn users_lists_everyone_newest_first() {
 }
 
 #[tokio::test]
-async fn e_mail_addresses_are_hidden_from_anonymous_clients() {
+async fn e_mail_addresses_are_null_without_error_for_anonymous_clients() {
     let app = TestApp::new().await;
     let alice = app.signed_in("alice").await;
     let id = alice.create_post("Hello", "World").await;
     let query = "query($id: ID!) { post(id: $id) { author { name email } } }";
 
     let anonymous = app.anonymous().graphql(query, json!({ "id": id })).await;
-    anonymous.assert_error("UNAUTHENTICATED", None);
+    assert_eq!(
+        anonymous.data()["post"]["author"],
+        json!({ "name": "alice", "email": null })
+    );
+    let listed = app
+        .anonymous()
+        .graphql(
+            "{ posts { edges { node { author { email } } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        listed.data()["posts"]["edges"],
+        json!([{ "node": { "author": { "email": null } } }])
+    );
     let signed_in = alice.graphql(query, json!({ "id": id })).await;
     assert_eq!(
         signed_in.data()["post"]["author"]["email"],
         "alice@example.test"
     );
-    let name_only = app
-        .anonymous()
-        .graphql(
-            "query($id: ID!) { post(id: $id) { author { name } } }",
-            json!({ "id": id }),
-        )
-        .await;
-    assert_eq!(name_only.data()["post"]["author"]["name"], "alice");
 }
 
 #[tokio::test]

@@ -26,7 +26,7 @@ const RECORD_CSP_VIOLATIONS: &str = "window.cspViolations = []; \
     window.cspViolations.push(`${event.violatedDirective} blocked ${event.blockedURI}`));";
 
 /// A running headless Chromium with one page open.
-pub struct Browser {
+pub(crate) struct Browser {
     process: Child,
     profile: PathBuf,
     /// The page the browser opened with.
@@ -36,7 +36,7 @@ pub struct Browser {
 impl Browser {
     /// Starts Chromium with a fresh profile, or returns `None` after a note on the terminal when
     /// it is not installed and `CI` is unset.
-    pub async fn launch() -> Option<Self> {
+    pub(crate) async fn launch() -> Option<Self> {
         let executable = std::env::var_os("CHROMIUM")
             .map_or_else(|| PathBuf::from("/usr/bin/chromium"), PathBuf::from);
         if !executable.exists() {
@@ -91,7 +91,7 @@ impl Browser {
     }
 
     /// Closes the browser, giving it a moment to shut down cleanly.
-    pub async fn close(mut self) {
+    pub(crate) async fn close(mut self) {
         let _ = self.page.call("Browser.close", json!({})).await;
         let _ = tokio::time::timeout(Duration::from_secs(5), self.process.wait()).await;
     }
@@ -106,7 +106,7 @@ impl Drop for Browser {
 }
 
 /// One browser tab, and what went wrong in it so far.
-pub struct Page {
+pub(crate) struct Page {
     socket: WebSocketStream<MaybeTlsStream<TcpStream>>,
     next_id: u64,
     /// Uncaught exceptions, console errors and failed loads, as Chromium reported them.
@@ -177,7 +177,7 @@ impl Page {
     }
 
     /// Sends a DevTools command and returns its result, noting the events that arrive meanwhile.
-    pub async fn call(&mut self, method: &str, params: Value) -> Value {
+    pub(crate) async fn call(&mut self, method: &str, params: Value) -> Value {
         self.next_id += 1;
         let id = self.next_id;
         let command = json!({ "id": id, "method": method, "params": params });
@@ -230,13 +230,13 @@ impl Page {
     }
 
     /// Opens `url` and waits until it has loaded.
-    pub async fn navigate(&mut self, url: &str) {
+    pub(crate) async fn navigate(&mut self, url: &str) {
         self.call("Page.navigate", json!({ "url": url })).await;
         self.wait_for("document.readyState === 'complete'").await;
     }
 
     /// Evaluates `expression` in the page, awaiting a promise, and returns its value.
-    pub async fn evaluate(&mut self, expression: &str) -> Value {
+    pub(crate) async fn evaluate(&mut self, expression: &str) -> Value {
         let result = self
             .call(
                 "Runtime.evaluate",
@@ -252,7 +252,7 @@ impl Page {
     }
 
     /// Waits, for at most five seconds, until `expression` is truthy.
-    pub async fn wait_for(&mut self, expression: &str) {
+    pub(crate) async fn wait_for(&mut self, expression: &str) {
         let check = format!("Boolean({expression})");
         for _ in 0..100 {
             if self.evaluate(&check).await == Value::Bool(true) {
@@ -267,12 +267,12 @@ impl Page {
     }
 
     /// Types `text` into the focused element, as a paste or an input method would.
-    pub async fn insert_text(&mut self, text: &str) {
+    pub(crate) async fn insert_text(&mut self, text: &str) {
         self.call("Input.insertText", json!({ "text": text })).await;
     }
 
     /// The Content-Security-Policy violations the current document has seen.
-    pub async fn csp_violations(&mut self) -> Value {
+    pub(crate) async fn csp_violations(&mut self) -> Value {
         self.evaluate("window.cspViolations").await
     }
 }

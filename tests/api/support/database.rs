@@ -26,7 +26,7 @@ static TEMPLATE: OnceCell<String> = OnceCell::const_new();
 
 /// A database that exists for one test and is dropped with this value.
 #[derive(Debug)]
-pub struct TestDatabase {
+pub(crate) struct TestDatabase {
     /// The database name.
     pub name: String,
     /// A connection URL for it.
@@ -35,23 +35,31 @@ pub struct TestDatabase {
 
 impl TestDatabase {
     /// A database with every migration applied.
-    pub async fn migrated() -> Self {
+    pub(crate) async fn migrated() -> Self {
         let template = TEMPLATE.get_or_init(build_template).await;
         Self::create(Some(template)).await
     }
 
     /// A database with no tables at all.
-    pub async fn empty() -> Self {
+    pub(crate) async fn empty() -> Self {
         Self::create(None).await
     }
 
     /// A name for a database that does not exist yet; dropped afterwards if something created it.
-    pub fn unused() -> Self {
+    pub(crate) fn unused() -> Self {
         let name = unique_name();
         Self {
             url: url_for(&name),
             name,
         }
+    }
+
+    /// A direct connection to this database, outside any server's pool, as an operator's would be.
+    pub(crate) async fn admin_client(&self) -> Client {
+        let config = tokio_postgres::Config::from_str(&self.url).expect("a valid URL");
+        let (client, connection) = config.connect(NoTls).await.expect("a test database");
+        tokio::spawn(connection);
+        client
     }
 
     async fn create(template: Option<&str>) -> Self {
@@ -100,7 +108,7 @@ fn server_url() -> String {
 }
 
 /// The connection URL of database `name` on the test server.
-pub fn url_for(name: &str) -> String {
+pub(crate) fn url_for(name: &str) -> String {
     let mut url = url::Url::parse(&server_url()).expect("TEST_DATABASE_URL is a URL");
     url.set_path(name);
     url.to_string()
@@ -237,7 +245,7 @@ async fn sweep_leftovers(client: &Client) {
 }
 
 /// Runs `statements` on the database at `url`, on a connection of their own.
-pub async fn execute(url: &str, statements: &str) {
+pub(crate) async fn execute(url: &str, statements: &str) {
     let (client, connection) = tokio_postgres::connect(url, NoTls).await.unwrap();
     let driver = tokio::spawn(connection);
     client.batch_execute(statements).await.unwrap();
@@ -247,13 +255,13 @@ pub async fn execute(url: &str, statements: &str) {
 
 /// An exclusive lock on a table, held until released or dropped, so that requests touching the
 /// table wait.
-pub struct TableLock {
+pub(crate) struct TableLock {
     client: Client,
 }
 
 impl TableLock {
     /// Locks `table` of the database at `url`.
-    pub async fn take(url: &str, table: &str) -> Self {
+    pub(crate) async fn take(url: &str, table: &str) -> Self {
         let (client, connection) = tokio_postgres::connect(url, NoTls).await.unwrap();
         tokio::spawn(connection);
         client
@@ -266,7 +274,7 @@ impl TableLock {
     }
 
     /// Releases the lock.
-    pub async fn release(self) {
+    pub(crate) async fn release(self) {
         self.client.batch_execute("ROLLBACK").await.unwrap();
     }
 }

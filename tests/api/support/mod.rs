@@ -1,8 +1,9 @@
 //! The test harness: a real server on a real socket, backed by a database of its own, and
 //! clients that send real HTTP requests to it.
 
-pub mod chromium;
-pub mod database;
+pub(crate) mod chromium;
+pub(crate) mod database;
+pub(crate) mod logs;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -17,13 +18,14 @@ use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
-pub use database::{TableLock, TestDatabase};
+pub(crate) use database::{TableLock, TestDatabase};
+pub(crate) use logs::ErrorLog;
 
 /// The signing secret of test servers.
-pub const TEST_JWT_SECRET: &str = "festapi-test-suite-secret-0123456789abcdef";
+pub(crate) const TEST_JWT_SECRET: &str = "festapi-test-suite-secret-0123456789abcdef";
 
 /// A FestAPI server listening on an ephemeral port.
-pub struct TestApp {
+pub(crate) struct TestApp {
     /// The state the server runs with, for looking behind the API.
     pub state: AppState,
     /// The database, shared with other instances started with [`TestApp::another_instance`].
@@ -42,19 +44,19 @@ impl Drop for TestApp {
 
 /// Settings for a [`TestApp`], as the environment variables a real deployment would set.
 #[derive(Default)]
-pub struct TestAppBuilder {
+pub(crate) struct TestAppBuilder {
     settings: HashMap<String, String>,
 }
 
 impl TestAppBuilder {
     /// Sets an environment variable of the server's configuration.
-    pub fn with_env(mut self, name: &str, value: &str) -> Self {
+    pub(crate) fn with_env(mut self, name: &str, value: &str) -> Self {
         self.settings.insert(name.to_owned(), value.to_owned());
         self
     }
 
     /// Starts the server on a freshly migrated database.
-    pub async fn start(self) -> TestApp {
+    pub(crate) async fn start(self) -> TestApp {
         let database = Arc::new(TestDatabase::migrated().await);
         TestApp::start_on(database, self.settings).await
     }
@@ -62,22 +64,22 @@ impl TestAppBuilder {
 
 impl TestApp {
     /// A server with the default test settings.
-    pub async fn new() -> Self {
+    pub(crate) async fn new() -> Self {
         Self::builder().start().await
     }
 
     /// A server with settings of the test's choosing.
-    pub fn builder() -> TestAppBuilder {
+    pub(crate) fn builder() -> TestAppBuilder {
         TestAppBuilder::default()
     }
 
     /// A server on an existing database, such as one a command created.
-    pub async fn on_database(database: TestDatabase) -> Self {
+    pub(crate) async fn on_database(database: TestDatabase) -> Self {
         Self::start_on(Arc::new(database), HashMap::new()).await
     }
 
     /// A second server instance on the same database, as another replica would be.
-    pub async fn another_instance(&self) -> Self {
+    pub(crate) async fn another_instance(&self) -> Self {
         Self::start_on(Arc::clone(&self.database), self.settings.clone()).await
     }
 
@@ -86,6 +88,12 @@ impl TestApp {
             ("APP_ENV", "test"),
             ("JWT_SECRET", TEST_JWT_SECRET),
             ("DATABASE_POOL_SIZE", "4"),
+            // Every test client sends from 127.0.0.1: limits far above what any test sends keep
+            // the limiter on every request's path without throttling one. Rate-limit tests set
+            // their own.
+            ("RATE_LIMIT_PER_IP_PER_MINUTE", "1000000"),
+            ("RATE_LIMIT_PER_USER_PER_MINUTE", "1000000"),
+            ("RATE_LIMIT_MUTATIONS_PER_MINUTE", "1000000"),
         ]
         .into_iter()
         .map(|(name, value)| (name.to_owned(), value.to_owned()))
@@ -99,9 +107,9 @@ impl TestApp {
             .await
             .expect("a free port");
         let address = listener.local_addr().expect("a bound address");
-        let router = http::router(state.clone());
+        let served = state.clone();
         let server = tokio::spawn(async move {
-            axum::serve(listener, router)
+            http::serve(listener, served, std::future::pending())
                 .await
                 .expect("the test server");
         });
@@ -116,34 +124,34 @@ impl TestApp {
     }
 
     /// The URL of `path` on this server.
-    pub fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.address)
     }
 
     /// A client that sends no token.
-    pub fn anonymous(&self) -> Client {
+    pub(crate) fn anonymous(&self) -> Client {
         self.client(None, None)
     }
 
     /// A client signed in as a new user named `name` (e-mail `name@example.test`).
-    pub async fn signed_in(&self, name: &str) -> Client {
+    pub(crate) async fn signed_in(&self, name: &str) -> Client {
         let user = self.create_user(name).await;
         let token = self
             .state
             .tokens
-            .issue_access_token(&user.id)
+            .issue_access_token(user.id.as_str())
             .expect("an access token")
             .token;
         self.client(Some(token), Some(user))
     }
 
     /// A client that sends `token`, whatever it is.
-    pub fn with_token(&self, token: &str) -> Client {
+    pub(crate) fn with_token(&self, token: &str) -> Client {
         self.client(Some(token.to_owned()), None)
     }
 
     /// Creates (or finds) the user `name@example.test`.
-    pub async fn create_user(&self, name: &str) -> UserRow {
+    pub(crate) async fn create_user(&self, name: &str) -> UserRow {
         users::find_or_create_local(
             &self.state.database,
             &format!("{name}@example.test"),
@@ -163,14 +171,14 @@ impl TestApp {
     }
 
     /// How many SQL statements this instance has run so far.
-    pub fn statements(&self) -> u64 {
+    pub(crate) fn statements(&self) -> u64 {
         self.state.database.statements_started()
     }
 }
 
 /// Sends GraphQL requests as one user, or anonymously.
 #[derive(Clone)]
-pub struct Client {
+pub(crate) struct Client {
     http: reqwest::Client,
     graphql_url: String,
     /// The bearer token sent, if any.
@@ -181,12 +189,12 @@ pub struct Client {
 
 impl Client {
     /// The signed-in user's id.
-    pub fn user_id(&self) -> &str {
-        &self.user.as_ref().expect("a signed-in client").id
+    pub(crate) fn user_id(&self) -> &str {
+        self.user.as_ref().expect("a signed-in client").id.as_str()
     }
 
     /// POSTs `query` with `variables` to /graphql.
-    pub async fn graphql(&self, query: &str, variables: Value) -> Reply {
+    pub(crate) async fn graphql(&self, query: &str, variables: Value) -> Reply {
         let mut request = self
             .http
             .post(&self.graphql_url)
@@ -198,7 +206,7 @@ impl Client {
     }
 
     /// Creates a post and returns its id.
-    pub async fn create_post(&self, title: &str, content: &str) -> String {
+    pub(crate) async fn create_post(&self, title: &str, content: &str) -> String {
         let reply = self
             .graphql(
                 "mutation($input: CreatePostInput!) { createPost(input: $input) { id } }",
@@ -214,7 +222,7 @@ impl Client {
 
 /// An HTTP response to a GraphQL request.
 #[derive(Debug)]
-pub struct Reply {
+pub(crate) struct Reply {
     /// The HTTP status.
     pub status: StatusCode,
     /// The response headers.
@@ -225,7 +233,7 @@ pub struct Reply {
 
 impl Reply {
     /// Reads a response.
-    pub async fn from(response: reqwest::Response) -> Self {
+    pub(crate) async fn from(response: reqwest::Response) -> Self {
         let status = response.status();
         let headers = response.headers().clone();
         let text = response.text().await.expect("a body");
@@ -238,7 +246,7 @@ impl Reply {
     }
 
     /// `data`, after checking the request succeeded without errors.
-    pub fn data(&self) -> &Value {
+    pub(crate) fn data(&self) -> &Value {
         assert_eq!(self.status, StatusCode::OK, "{:#}", self.body);
         assert!(
             self.body.get("errors").is_none(),
@@ -249,7 +257,7 @@ impl Reply {
     }
 
     /// The only error, after checking there is exactly one.
-    pub fn error(&self) -> &Value {
+    pub(crate) fn error(&self) -> &Value {
         let errors = self.body["errors"].as_array().unwrap_or_else(|| {
             panic!("expected errors, got {:#}", self.body);
         });
@@ -258,14 +266,14 @@ impl Reply {
     }
 
     /// `extensions.code` of the only error.
-    pub fn error_code(&self) -> &str {
+    pub(crate) fn error_code(&self) -> &str {
         self.error()["extensions"]["code"]
             .as_str()
             .unwrap_or_else(|| panic!("an error without a code: {:#}", self.body))
     }
 
     /// Asserts the only error has `code` and, for BAD_USER_INPUT, names `field`.
-    pub fn assert_error(&self, code: &str, field: Option<&str>) {
+    pub(crate) fn assert_error(&self, code: &str, field: Option<&str>) {
         assert_eq!(self.error_code(), code, "{:#}", self.body);
         assert_eq!(
             self.error()["extensions"]["field"].as_str(),
