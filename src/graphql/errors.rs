@@ -11,18 +11,46 @@ use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextRequest,
     NextValidation,
 };
+use async_graphql::parser::Pos;
 use async_graphql::parser::types::ExecutableDocument;
-use async_graphql::{Response, ServerError, ServerResult, ValidationResult, Variables};
+use async_graphql::{Response, ServerError, ServerResult, ValidationResult, Value, Variables};
 
 use crate::error::{AppError, INTERNAL_MESSAGE};
 use crate::graphql::RequestContext;
 
 /// `extensions.code` of a document that does not parse.
 pub const PARSE_FAILED: &str = "GRAPHQL_PARSE_FAILED";
-/// `extensions.code` of a document that breaks the schema's rules or limits.
+/// `extensions.code` of a document that breaks the schema's rules or limits, names no operation
+/// it has, or leaves a non-null variable without a value.
 pub const VALIDATION_FAILED: &str = "GRAPHQL_VALIDATION_FAILED";
 /// `extensions.code` of an argument value async-graphql itself could not accept.
 const BAD_USER_INPUT: &str = "BAD_USER_INPUT";
+
+/// Whether `response` refuses its request before running any of it: the document did not parse
+/// or validate, no operation could be chosen, or the variables could not be used. Such a
+/// response has errors and no `data`.
+pub fn was_refused(response: &Response) -> bool {
+    response.errors.iter().any(|error| {
+        error
+            .extensions
+            .as_ref()
+            .and_then(|extensions| extensions.get("code"))
+            .is_some_and(|code| {
+                *code == Value::from(PARSE_FAILED) || *code == Value::from(VALIDATION_FAILED)
+            })
+    })
+}
+
+/// An error with `message` at `position` and `extensions.code` set to `code`.
+pub(crate) fn coded_error(
+    message: impl Into<String>,
+    position: Option<Pos>,
+    code: &str,
+) -> ServerError {
+    let mut error = ServerError::new(message, position);
+    set(&mut error, "code", code);
+    error
+}
 
 /// The schema extension that sets `extensions.code` on every error.
 pub struct ErrorCodes;
@@ -35,8 +63,10 @@ impl ExtensionFactory for ErrorCodes {
 
 #[async_graphql::async_trait::async_trait]
 impl Extension for ErrorCodes {
-    /// Errors no other hook coded come from choosing the operation after validation (an unknown
-    /// `operationName`, or none where the document has several): the document cannot run.
+    /// Errors no other hook coded come from async-graphql choosing the operation after validation
+    /// (an unknown `operationName`, or none where the document has several): the document cannot
+    /// run. [`OperationCheck`](crate::graphql::OperationCheck) refuses those first, with their
+    /// code; this stays as the net under it.
     async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
         let mut response = next.run(ctx).await;
         for error in &mut response.errors {

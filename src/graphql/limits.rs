@@ -26,6 +26,7 @@ use async_graphql::{Name, ServerError, ServerResult, ValidationResult, Value, Va
 use crate::config::GraphqlLimits;
 use crate::domain::pagination::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 use crate::graphql::VALIDATION_FAILED;
+use crate::graphql::errors::coded_error;
 
 /// The longest document accepted, in bytes.
 pub const MAX_DOCUMENT_BYTES: usize = 15_000;
@@ -114,12 +115,7 @@ impl Extension for QueryLimits {
 }
 
 fn limit_error(message: String) -> ServerError {
-    let mut error = ServerError::new(message, None);
-    error
-        .extensions
-        .get_or_insert_with(Default::default)
-        .set("code", VALIDATION_FAILED);
-    error
+    coded_error(message, None, VALIDATION_FAILED)
 }
 
 /// The lexical pass: refuses a document that is too long, has too many tokens, or nests

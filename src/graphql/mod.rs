@@ -6,6 +6,7 @@ mod errors;
 mod limits;
 mod loaders;
 mod nullability;
+mod operation;
 mod pagination;
 mod posts;
 mod session;
@@ -14,14 +15,16 @@ mod users;
 use std::sync::Arc;
 
 use async_graphql::dataloader::DataLoader;
-use async_graphql::parser::types::{ExecutableDocument, OperationDefinition, OperationType};
+use async_graphql::parser::types::OperationType;
 use async_graphql::{EmptySubscription, MergedObject, Schema, SchemaBuilder};
 
 pub use context::RequestContext;
-pub use errors::{ErrorCodes, PARSE_FAILED, VALIDATION_FAILED};
+pub use errors::{ErrorCodes, PARSE_FAILED, VALIDATION_FAILED, was_refused};
 pub use limits::{MAX_ALIASES, MAX_DOCUMENT_BYTES, QueryLimits};
 use loaders::{AuthorPostsLoader, UserLoader};
 pub use nullability::{NullPropagation, OutputTypes};
+pub use operation::OperationCheck;
+use operation::selected_operation;
 
 use crate::config::GraphqlLimits;
 use crate::state::AppState;
@@ -68,6 +71,8 @@ pub fn build_schema(state: AppState) -> AppSchema {
     });
     let mut builder = builder()
         .extension(ErrorCodes)
+        // Outside the limits, so that it sees only documents they let through.
+        .extension(OperationCheck)
         .extension(QueryLimits::new(state.graphql_limits))
         .extension(NullPropagation::new(Arc::new(types)))
         .data(state);
@@ -90,8 +95,9 @@ pub fn sdl() -> String {
 /// Whether `request` asks for a mutation (or a subscription): GET must not run one, and
 /// mutations have rate limits of their own.
 ///
-/// A document over the limits, or that does not parse, counts as a query: executing it reports
-/// the problem. The lexical limits are checked first, so nothing deep reaches the parser.
+/// A document over the limits, that does not parse, or whose operation cannot be chosen counts as
+/// a query: executing it reports the problem. The lexical limits are checked first, so nothing
+/// deep reaches the parser.
 pub fn is_mutation(request: &async_graphql::Request, limits: &GraphqlLimits) -> bool {
     if limits::check_text(&request.query, limits).is_err() {
         return false;
@@ -100,21 +106,7 @@ pub fn is_mutation(request: &async_graphql::Request, limits: &GraphqlLimits) -> 
         return false;
     };
     selected_operation(&document, request.operation_name.as_deref())
-        .is_some_and(|operation| operation.ty != OperationType::Query)
-}
-
-/// The operation of `document` a request names, or its first when it names none.
-fn selected_operation<'a>(
-    document: &'a ExecutableDocument,
-    operation_name: Option<&str>,
-) -> Option<&'a OperationDefinition> {
-    let mut operations = document.operations.iter();
-    let (_, operation) = match operation_name {
-        Some(name) => operations
-            .find(|(candidate, _)| candidate.is_some_and(|candidate| candidate.as_str() == name)),
-        None => operations.next(),
-    }?;
-    Some(&operation.node)
+        .is_ok_and(|operation| operation.ty != OperationType::Query)
 }
 
 /// Runs one GraphQL request on behalf of `context`.

@@ -4,7 +4,8 @@
 //! sending cross-site "simple" requests), a single request (batches are refused), and at most
 //! [`MAX_BODY_BYTES`](crate::http::MAX_BODY_BYTES). GET runs queries only: a mutation is 405.
 //! Responses are `application/json`, or `application/graphql-response+json` when the client
-//! asks for it, in which case a document that fails to parse or validate is answered with 400.
+//! asks for it, in which case a request refused before it runs (a document that does not parse
+//! or validate, an unknown operation, a required variable missing) is answered with 400.
 
 use std::net::IpAddr;
 
@@ -15,14 +16,16 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 use tokio::task::{JoinError, JoinHandle};
 
 use crate::auth::{self, Session};
 use crate::error::{AppError, INTERNAL_MESSAGE};
-use crate::graphql::{self, PARSE_FAILED, RequestContext, VALIDATION_FAILED};
+use crate::graphql::{self, RequestContext};
 
 use crate::http::client_ip::ClientIp;
 use crate::http::error::{Refusal, error_response, request_error};
+use crate::http::media_type::MediaRange;
 use crate::http::{HttpState, MAX_BODY_BYTES, REQUEST_ID_HEADER};
 
 const JSON: &str = "application/json";
@@ -57,7 +60,7 @@ fn post_body(
         return Err(Refusal::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "UNSUPPORTED_MEDIA_TYPE",
-            "send the request as `Content-Type: application/json`",
+            "send the request as `Content-Type: application/json` (in UTF-8)",
         ));
     }
     let body = body.map_err(|rejection| match rejection.status() {
@@ -108,14 +111,7 @@ fn get_parameters(
     state: &HttpState,
     query_string: &str,
 ) -> Result<async_graphql::Request, Refusal> {
-    let request = async_graphql::http::parse_query_string(query_string).map_err(|error| {
-        Refusal::new(
-            StatusCode::BAD_REQUEST,
-            "BAD_REQUEST",
-            format!("the query string is not a GraphQL request: {error}"),
-        )
-    })?;
-    let request = with_query(request)?;
+    let request = with_query(parse_query_string(query_string)?)?;
     if graphql::is_mutation(&request, &state.app.graphql_limits) {
         return Err(Refusal::method_not_allowed(
             "POST",
@@ -123,6 +119,52 @@ fn get_parameters(
         ));
     }
     Ok(request)
+}
+
+/// The request a GET's query string carries: `query`, `operationName`, and `variables` and
+/// `extensions` as JSON objects (left empty when the parameter is, as graphql-http does).
+///
+/// Read here rather than by async-graphql's `parse_query_string`, which expects
+/// `operation_name` and so ignores the spec's `operationName`. A parameter given twice is
+/// refused rather than one of its values picked silently.
+fn parse_query_string(query_string: &str) -> Result<async_graphql::Request, Refusal> {
+    let refusal = |problem: String| {
+        Refusal::new(
+            StatusCode::BAD_REQUEST,
+            "BAD_REQUEST",
+            format!("the query string is not a GraphQL request: {problem}"),
+        )
+    };
+    let [mut query, mut operation_name, mut variables, mut extensions] = [None, None, None, None];
+    for (name, value) in url::form_urlencoded::parse(query_string.as_bytes()) {
+        let parameter = match name.as_ref() {
+            "query" => &mut query,
+            "operationName" => &mut operation_name,
+            "variables" => &mut variables,
+            "extensions" => &mut extensions,
+            _ => continue,
+        };
+        if parameter.replace(value.into_owned()).is_some() {
+            return Err(refusal(format!("`{name}` is given more than once")));
+        }
+    }
+    let mut request = async_graphql::Request::new(query.unwrap_or_default());
+    request.operation_name = operation_name;
+    request.variables = json_object("variables", variables).map_err(refusal)?;
+    request.extensions = json_object("extensions", extensions).map_err(refusal)?;
+    Ok(request)
+}
+
+/// The JSON object in the query-string parameter `name`; empty when it is absent, empty or null.
+fn json_object<T: DeserializeOwned + Default>(
+    name: &str,
+    value: Option<String>,
+) -> Result<T, String> {
+    match value.filter(|value| !value.is_empty()) {
+        None => Ok(T::default()),
+        Some(value) => serde_json::from_str(&value)
+            .map_err(|error| format!("`{name}` is not a JSON object: {error}")),
+    }
 }
 
 /// `request`, unless it has no document at all.
@@ -251,12 +293,14 @@ fn not_acceptable() -> Response {
     )
 }
 
+/// Whether the body is `application/json` in UTF-8: with no charset, which means UTF-8, or with
+/// `charset=utf-8`. Other charsets are refused (415) rather than misread, as graphql-http does.
 fn has_json_content_type(headers: &HeaderMap) -> bool {
     headers
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.split(';').next())
-        .is_some_and(|media_type| media_type.trim().eq_ignore_ascii_case(JSON))
+        .map(MediaRange::parse)
+        .is_some_and(|media_type| media_type.is(JSON) && media_type.utf8)
 }
 
 /// The media type a response is written in.
@@ -264,37 +308,64 @@ fn has_json_content_type(headers: &HeaderMap) -> bool {
 pub(crate) enum ResponseFormat {
     /// `application/json`: always 200 once the request was executed or rejected as GraphQL.
     Json,
-    /// `application/graphql-response+json`: 400 for documents that fail to parse or validate.
+    /// `application/graphql-response+json`: 400 for requests refused before they run.
     GraphQLResponseJson,
 }
 
 impl ResponseFormat {
-    /// The format the `Accept` header asks for; `None` when it accepts neither.
+    /// The format the `Accept` header asks for; `None` when it accepts neither (406).
+    ///
+    /// The spec asks for "the highest priority media type listed that is supported", so weights
+    /// (`q`) count and `q=0` refuses a type; each type takes its weight from the most specific
+    /// range that covers it (RFC 9110 §12.5.1). Among equal weights the type listed first wins,
+    /// as in graphql-http 1.22, and a range covering both (`*/*`, `application/*`) means
+    /// `application/json`, the default (audit 47DE). Ranges asking for a charset other than
+    /// UTF-8 are not acceptable, as in graphql-http.
     pub(crate) fn negotiate(headers: &HeaderMap) -> Option<Self> {
         let Some(accept) = headers
             .get(header::ACCEPT)
             .and_then(|value| value.to_str().ok())
+            .filter(|accept| !accept.trim().is_empty())
         else {
             return Some(Self::Json);
         };
-        let media_types = || {
-            accept
-                .split(',')
-                .filter_map(|item| item.split(';').next())
-                .map(str::trim)
+        let ranges: Vec<_> = accept.split(',').map(MediaRange::parse).collect();
+        // How much the client wants `media_type`, and where the range saying so is listed.
+        let preference = |media_type: &str| {
+            let mut decided: Option<(u8, u16, usize)> = None;
+            for (position, range) in ranges.iter().enumerate() {
+                let specificity = if range.is(media_type) {
+                    3
+                } else if range.is("application/*") {
+                    2
+                } else if range.is("*/*") {
+                    1
+                } else {
+                    continue;
+                };
+                let Some(weight) = range.weight.filter(|_| range.utf8) else {
+                    continue;
+                };
+                if decided.is_none_or(|(current, ..)| specificity > current) {
+                    decided = Some((specificity, weight, position));
+                }
+            }
+            decided.map(|(_, weight, position)| (weight, position))
         };
-        if media_types().any(|media_type| media_type.eq_ignore_ascii_case(GRAPHQL_RESPONSE_JSON)) {
-            return Some(Self::GraphQLResponseJson);
-        }
-        if media_types().any(|media_type| {
-            ["application/json", "application/*", "*/*"]
-                .iter()
-                .any(|accepted| media_type.eq_ignore_ascii_case(accepted))
-        }) || accept.trim().is_empty()
-        {
-            return Some(Self::Json);
-        }
-        None
+        // Listed last, so that `max_by` picks `Json` when everything else is equal.
+        [
+            (Self::GraphQLResponseJson, preference(GRAPHQL_RESPONSE_JSON)),
+            (Self::Json, preference(JSON)),
+        ]
+        .into_iter()
+        .filter_map(|(format, preference)| Some((format, preference?)))
+        .filter(|(_, (weight, _))| *weight > 0)
+        .max_by(
+            |(_, (weight, position)), (_, (other_weight, other_position))| {
+                weight.cmp(other_weight).then(other_position.cmp(position))
+            },
+        )
+        .map(|(format, _)| format)
     }
 
     /// Sets this format's media type on a response this module wrote as JSON.
@@ -312,22 +383,16 @@ impl ResponseFormat {
     /// The HTTP response for a GraphQL response, or an error in its place when its body would be
     /// longer than `max_bytes`: a client never receives half a response.
     fn render(self, response: &async_graphql::Response, max_bytes: usize) -> Response {
-        let rejected = response.errors.iter().any(|error| {
-            error
-                .extensions
-                .as_ref()
-                .and_then(|extensions| extensions.get("code"))
-                .is_some_and(|code| {
-                    *code == async_graphql::Value::from(PARSE_FAILED)
-                        || *code == async_graphql::Value::from(VALIDATION_FAILED)
-                })
-        });
+        // The status rule of graphql-http 1.22 and the GraphQL over HTTP draft it encodes: a
+        // request refused before running (parse, validation, operation or variable errors) is
+        // 400 under application/graphql-response+json and 200 under application/json.
+        let rejected = graphql::was_refused(response);
         let status = match (self, rejected) {
             (Self::GraphQLResponseJson, true) => StatusCode::BAD_REQUEST,
             _ => StatusCode::OK,
         };
         let mut body = BoundedBody::new(max_bytes);
-        // A rejected document was never executed, so the response has no `data` entry at all.
+        // A refused request never ran, so the response has no `data` entry at all.
         let written = if rejected {
             serde_json::to_writer(
                 &mut body,

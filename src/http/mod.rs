@@ -9,6 +9,7 @@ mod error;
 mod graphiql;
 mod graphql;
 mod health;
+mod media_type;
 mod request_id;
 mod security_headers;
 

@@ -69,6 +69,70 @@ async fn get_refuses_mutations() {
     assert_eq!(still_there.data()["post"]["id"], id);
 }
 
+/// A GET to /graphql with these query-string parameters.
+async fn get_with(app: &TestApp, parameters: &[(&str, &str)]) -> Reply {
+    let url = url::Url::parse_with_params(&app.url("/graphql"), parameters).unwrap();
+    Reply::from(reqwest::get(url).await.unwrap()).await
+}
+
+#[tokio::test]
+async fn get_reads_operation_name_variables_and_extensions() {
+    let app = TestApp::new().await;
+    let two_operations =
+        "query A { a: __typename } query B($name: String!) { b: __type(name: $name) { name } }";
+
+    let reply = get_with(
+        &app,
+        &[
+            ("query", two_operations),
+            ("operationName", "B"),
+            ("variables", r#"{"name":"Post"}"#),
+            ("extensions", r#"{"persistedQuery":null}"#),
+        ],
+    )
+    .await;
+    assert_eq!(reply.data(), &json!({ "b": { "name": "Post" } }));
+    let empty = get_with(
+        &app,
+        &[
+            ("query", "{ __typename }"),
+            ("variables", ""),
+            ("extensions", "null"),
+        ],
+    )
+    .await;
+    assert_eq!(empty.data()["__typename"], "Query");
+
+    // The operation GET runs is the one operationName names, so a mutation is spotted there too.
+    let mutation = get_with(
+        &app,
+        &[
+            ("query", "query A { __typename } mutation B { logout }"),
+            ("operationName", "B"),
+        ],
+    )
+    .await;
+    assert_eq!(mutation.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(mutation.headers["allow"], "POST");
+
+    for parameters in [
+        [("variables", r#""{}""#), ("query", "{ __typename }")],
+        [("variables", "[1]"), ("query", "{ __typename }")],
+        [("extensions", r#""x""#), ("query", "{ __typename }")],
+        [("extensions", "{"), ("query", "{ __typename }")],
+        [
+            ("query", "{ __typename }"),
+            ("query", "mutation { logout }"),
+        ],
+    ] {
+        let reply = get_with(&app, &parameters).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{parameters:?}");
+        assert_eq!(reply.error_code(), "BAD_REQUEST", "{parameters:?}");
+        assert_eq!(reply.headers["content-type"], "application/json");
+        assert!(reply.body.get("data").is_none(), "{:#}", reply.body);
+    }
+}
+
 #[tokio::test]
 async fn post_bodies_must_be_single_json_requests() {
     let app = TestApp::new().await;
@@ -97,6 +161,88 @@ async fn post_bodies_must_be_single_json_requests() {
         assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{malformed}");
         assert_eq!(reply.error_code(), "BAD_REQUEST", "{malformed}");
     }
+}
+
+#[tokio::test]
+async fn accept_is_negotiated_by_weight_then_order() {
+    let app = TestApp::new().await;
+    let typename = json!({ "query": "{ __typename }" });
+    const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
+    const JSON: &str = "application/json";
+
+    for (accept, media_type) in [
+        ("application/graphql-response+json", GRAPHQL_RESPONSE),
+        (
+            "application/graphql-response+json; charset=utf-8",
+            GRAPHQL_RESPONSE,
+        ),
+        (
+            "application/graphql-response+json, application/json;q=0.9",
+            GRAPHQL_RESPONSE,
+        ),
+        (
+            "application/json, application/graphql-response+json;q=0.5",
+            JSON,
+        ),
+        (
+            "application/graphql-response+json;q=0, application/json",
+            JSON,
+        ),
+        ("application/json, application/graphql-response+json", JSON),
+        (
+            "application/graphql-response+json, application/json",
+            GRAPHQL_RESPONSE,
+        ),
+        ("*/*", JSON),
+        ("application/*", JSON),
+        (
+            "*/*;q=0.1, application/graphql-response+json",
+            GRAPHQL_RESPONSE,
+        ),
+        ("application/json;q=0, */*", GRAPHQL_RESPONSE),
+        ("text/html, */*;q=0.1", JSON),
+        ("application/json; charset=UTF-8", JSON),
+        (
+            "application/json; charset=iso-8859-1, application/graphql-response+json;q=0.1",
+            GRAPHQL_RESPONSE,
+        ),
+    ] {
+        let reply = post_accepting(&app, accept, typename.clone()).await;
+        assert_eq!(reply.headers["content-type"], media_type, "{accept}");
+        assert_eq!(reply.data()["__typename"], "Query", "{accept}");
+    }
+
+    for accept in [
+        "text/html",
+        "application/json;q=0",
+        "application/graphql-response+json;q=0, application/*;q=0",
+        "application/json; charset=iso-8859-1",
+        "application/json;q=2",
+    ] {
+        let reply = post_accepting(&app, accept, typename.clone()).await;
+        assert_eq!(reply.status, StatusCode::NOT_ACCEPTABLE, "{accept}");
+        assert_eq!(reply.headers["content-type"], JSON, "{accept}");
+        assert_eq!(reply.error_code(), "NOT_ACCEPTABLE", "{accept}");
+    }
+}
+
+#[tokio::test]
+async fn json_bodies_must_be_utf_8() {
+    let app = TestApp::new().await;
+    let query = r#"{"query":"{ __typename }"}"#;
+
+    for content_type in [
+        "application/json;charset=UTF8",
+        "application/json; charset=\"utf-8\"",
+        "Application/JSON; boundary=ignored",
+    ] {
+        let reply = post_raw(&app, Some(content_type), query).await;
+        assert_eq!(reply.data()["__typename"], "Query", "{content_type}");
+    }
+    let latin = post_raw(&app, Some("application/json; charset=iso-8859-1"), query).await;
+    assert_eq!(latin.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(latin.headers["content-type"], "application/json");
+    assert_eq!(latin.error_code(), "UNSUPPORTED_MEDIA_TYPE");
 }
 
 #[tokio::test]
@@ -153,6 +299,102 @@ async fn documents_that_fail_to_parse_or_validate_have_codes() {
         .await
         .unwrap();
     assert_eq!(refused.status(), StatusCode::NOT_ACCEPTABLE);
+}
+
+/// POSTs `body` as JSON with `Accept: accept`, anonymously.
+async fn post_accepting(app: &TestApp, accept: &str, body: serde_json::Value) -> Reply {
+    let response = reqwest::Client::new()
+        .post(app.url("/graphql"))
+        .header("accept", accept)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    Reply::from(response).await
+}
+
+/// Asserts `reply` refused its request before running it, with `code`, and in the status and
+/// media type `accept` calls for.
+fn assert_refused_before_running(reply: &Reply, accept: &str, code: &str) {
+    let (status, content_type) = match accept {
+        "application/json" => (StatusCode::OK, "application/json"),
+        _ => (StatusCode::BAD_REQUEST, "application/graphql-response+json"),
+    };
+    assert_eq!(reply.status, status, "{accept}: {:#}", reply.body);
+    assert_eq!(reply.headers["content-type"], content_type, "{accept}");
+    assert_eq!(reply.error_code(), code, "{accept}");
+    assert!(reply.body.get("data").is_none(), "{:#}", reply.body);
+}
+
+#[tokio::test]
+async fn requests_without_a_runnable_operation_are_refused_before_running() {
+    let app = TestApp::new().await;
+
+    for accept in ["application/json", "application/graphql-response+json"] {
+        for body in [
+            json!({ "query": "query A { __typename }", "operationName": "B" }),
+            json!({ "query": "{ __typename }", "operationName": "A" }),
+            json!({ "query": "query A { a: __typename } query B { b: __typename }" }),
+        ] {
+            let reply = post_accepting(&app, accept, body).await;
+            assert_refused_before_running(&reply, accept, "GRAPHQL_VALIDATION_FAILED");
+        }
+    }
+    let named = post_accepting(
+        &app,
+        "application/json",
+        json!({ "query": "query A { a: __typename } query B { b: __typename }", "operationName": "B" }),
+    )
+    .await;
+    assert_eq!(named.data(), &json!({ "b": "Query" }));
+}
+
+#[tokio::test]
+async fn required_variables_must_have_values_before_anything_runs() {
+    let app = TestApp::new().await;
+    let alice = app.signed_in("alice").await;
+    let create_then_delete = "mutation($id: ID!) { \
+        createPost(input: { title: \"t\", content: \"c\" }) { id } deletePost(id: $id) }";
+
+    // Without the check, createPost ran though the response said `data: null`.
+    let missing = alice.graphql(create_then_delete, json!({})).await;
+    assert_refused_before_running(&missing, "application/json", "GRAPHQL_VALIDATION_FAILED");
+    assert!(
+        missing.error()["message"]
+            .as_str()
+            .unwrap()
+            .contains("\"$id\" of required type \"ID!\" was not provided"),
+        "{:#}",
+        missing.body
+    );
+    let null = alice
+        .graphql(create_then_delete, json!({ "id": null }))
+        .await;
+    assert_eq!(null.error_code(), "GRAPHQL_VALIDATION_FAILED");
+    assert!(null.body.get("data").is_none(), "{:#}", null.body);
+    let posts = alice
+        .graphql("{ myPosts { edges { cursor } } }", json!({}))
+        .await;
+    assert_eq!(posts.data()["myPosts"]["edges"], json!([]));
+
+    for accept in ["application/json", "application/graphql-response+json"] {
+        let reply = post_accepting(
+            &app,
+            accept,
+            json!({ "query": "query($id: ID!) { post(id: $id) { id } }", "variables": null }),
+        )
+        .await;
+        assert_refused_before_running(&reply, accept, "GRAPHQL_VALIDATION_FAILED");
+    }
+    // A default stands in for a missing value, and nullable variables may be left out.
+    let defaulted = app
+        .anonymous()
+        .graphql(
+            "query($id: ID! = \"1\", $first: Int) { post(id: $id) { id } posts(first: $first) { edges { cursor } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(defaulted.data()["post"], json!(null));
 }
 
 #[tokio::test]

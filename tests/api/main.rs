@@ -12,6 +12,7 @@ mod support;
 mod auth;
 mod browser;
 mod cli;
+mod conformance;
 mod database;
 mod hardening;
 mod http;
