@@ -12,6 +12,30 @@ diesel::table! {
 }
 
 diesel::table! {
+    refresh_tokens (hash) {
+        hash -> Bytea,
+        session_id -> Text,
+        created_at -> Timestamptz,
+        rotated_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    sessions (id) {
+        id -> Text,
+        user_id -> Text,
+        provider -> Text,
+        identity_id -> Nullable<Text>,
+        user_agent -> Nullable<Text>,
+        ip -> Nullable<Inet>,
+        created_at -> Timestamptz,
+        last_used_at -> Timestamptz,
+        expires_at -> Timestamptz,
+        ended_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
     token_blacklist (jti) {
         jti -> Text,
         expires_at -> Timestamptz,
@@ -34,5 +58,13 @@ diesel::table! {
 }
 
 diesel::joinable!(posts -> users (author_id));
+diesel::joinable!(refresh_tokens -> sessions (session_id));
+diesel::joinable!(sessions -> users (user_id));
 
-diesel::allow_tables_to_appear_in_same_query!(posts, token_blacklist, users,);
+diesel::allow_tables_to_appear_in_same_query!(
+    posts,
+    refresh_tokens,
+    sessions,
+    token_blacklist,
+    users,
+);

@@ -52,6 +52,8 @@ async fn migrations_run_revert_and_run_again() {
         [
             "__diesel_schema_migrations",
             "posts",
+            "refresh_tokens",
+            "sessions",
             "token_blacklist",
             "users"
         ]
