@@ -4,6 +4,7 @@
 //! or revoked is refused, never treated as anonymous. Revocations live in PostgreSQL, so a token
 //! revoked through one server instance is refused by all of them at once.
 
+pub mod refresh_tokens;
 pub mod tokens;
 
 use chrono::{DateTime, Utc};

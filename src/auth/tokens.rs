@@ -67,14 +67,17 @@ pub struct IssuedToken {
     pub claims: AccessClaims,
 }
 
-/// Signs and verifies access tokens with one secret.
+/// Signs and verifies access tokens with one key, and knows how long tokens of each kind last.
 pub struct TokenService {
+    /// The one algorithm tokens are signed with and verified against.
+    algorithm: Algorithm,
     encoding_key: EncodingKey,
     decoding_key: DecodingKey,
     validation: Validation,
     issuer: String,
     audience: String,
     access_ttl: Duration,
+    refresh_ttl: Duration,
     /// `access_ttl` in whole seconds: the longest `exp - iat` accepted.
     longest_lifetime: i64,
     /// The configured leeway in whole seconds.
@@ -87,17 +90,20 @@ impl fmt::Debug for TokenService {
             .debug_struct("TokenService")
             .field("issuer", &self.issuer)
             .field("audience", &self.audience)
+            .field("algorithm", &self.algorithm)
             .field("access_ttl", &self.access_ttl)
+            .field("refresh_ttl", &self.refresh_ttl)
             .field("leeway", &self.leeway)
             .finish_non_exhaustive()
     }
 }
 
 impl TokenService {
-    /// A service using the configured secret, issuer, audience, lifetime and leeway.
+    /// A service using the configured secret, issuer, audience, lifetimes and leeway.
     pub fn new(config: &JwtConfig) -> Self {
+        let algorithm = Algorithm::HS256;
         let secret = config.secret.expose_secret().as_bytes();
-        let mut validation = Validation::new(Algorithm::HS256);
+        let mut validation = Validation::new(algorithm);
         validation.set_issuer(&[&config.issuer]);
         validation.set_audience(&[&config.audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
@@ -108,12 +114,14 @@ impl TokenService {
         // would accept it during that second.
         validation.reject_tokens_expiring_in_less_than = 1;
         Self {
+            algorithm,
             encoding_key: EncodingKey::from_secret(secret),
             decoding_key: DecodingKey::from_secret(secret),
             validation,
             issuer: config.issuer.clone(),
             audience: config.audience.clone(),
             access_ttl: config.access_ttl,
+            refresh_ttl: config.refresh_ttl,
             longest_lifetime: whole_seconds(config.access_ttl),
             leeway: whole_seconds(config.leeway),
         }
@@ -122,6 +130,11 @@ impl TokenService {
     /// How long a newly issued access token stays valid.
     pub fn access_ttl(&self) -> Duration {
         self.access_ttl
+    }
+
+    /// How long a refresh token, and so a session nobody refreshes, stays valid.
+    pub fn refresh_ttl(&self) -> Duration {
+        self.refresh_ttl
     }
 
     /// Signs a new access token for user `user_id`.
@@ -136,9 +149,8 @@ impl TokenService {
             jti: Uuid::new_v4().to_string(),
             token_type: TokenType::Access,
         };
-        let token =
-            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding_key)
-                .map_err(AppError::internal)?;
+        let token = jsonwebtoken::encode(&Header::new(self.algorithm), &claims, &self.encoding_key)
+            .map_err(AppError::internal)?;
         Ok(IssuedToken { token, claims })
     }
 
@@ -227,6 +239,7 @@ mod tests {
             issuer: "festapi".into(),
             audience: "festapi".into(),
             access_ttl: Duration::from_secs(900),
+            refresh_ttl: Duration::from_secs(1_209_600),
             leeway: Duration::ZERO,
         }
     }
