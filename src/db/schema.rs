@@ -36,14 +36,6 @@ diesel::table! {
 }
 
 diesel::table! {
-    token_blacklist (jti) {
-        jti -> Text,
-        expires_at -> Timestamptz,
-        revoked_at -> Timestamptz,
-    }
-}
-
-diesel::table! {
     users (id) {
         id -> Text,
         email -> Text,
@@ -61,10 +53,4 @@ diesel::joinable!(posts -> users (author_id));
 diesel::joinable!(refresh_tokens -> sessions (session_id));
 diesel::joinable!(sessions -> users (user_id));
 
-diesel::allow_tables_to_appear_in_same_query!(
-    posts,
-    refresh_tokens,
-    sessions,
-    token_blacklist,
-    users,
-);
+diesel::allow_tables_to_appear_in_same_query!(posts, refresh_tokens, sessions, users,);

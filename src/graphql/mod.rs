@@ -8,7 +8,7 @@ mod loaders;
 mod nullability;
 mod pagination;
 mod posts;
-mod session;
+mod sessions;
 mod users;
 
 use std::sync::Arc;
@@ -34,7 +34,7 @@ const MAX_DEPTH: usize = 10;
 /// Every query.
 #[derive(MergedObject, Default)]
 #[graphql(name = "Query")]
-pub struct QueryRoot(users::UserQuery, posts::PostQuery);
+pub struct QueryRoot(users::UserQuery, posts::PostQuery, sessions::SessionQuery);
 
 /// Every mutation.
 #[derive(MergedObject, Default)]
@@ -42,7 +42,7 @@ pub struct QueryRoot(users::UserQuery, posts::PostQuery);
 pub struct MutationRoot(
     posts::PostMutation,
     users::UserMutation,
-    session::SessionMutation,
+    sessions::SessionMutation,
 );
 
 /// The FestAPI schema type.

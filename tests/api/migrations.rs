@@ -54,7 +54,6 @@ async fn migrations_run_revert_and_run_again() {
             "posts",
             "refresh_tokens",
             "sessions",
-            "token_blacklist",
             "users"
         ]
     );
