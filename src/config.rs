@@ -22,6 +22,9 @@ pub const MIN_JWT_SECRET_BYTES: usize = 32;
 /// The most clock skew `JWT_LEEWAY_SECONDS` may allow for.
 pub const MAX_JWT_LEEWAY_SECONDS: u64 = 30;
 
+/// The default `REFRESH_TOKEN_TTL_SECONDS`: 14 days.
+pub const DEFAULT_REFRESH_TOKEN_TTL_SECONDS: u64 = 14 * 24 * 60 * 60;
+
 /// The highest `RATE_LIMIT_*` value: far above what one instance can serve.
 pub const MAX_RATE_LIMIT_PER_MINUTE: u32 = 100_000_000;
 
@@ -99,7 +102,7 @@ pub struct Config {
     pub addr: SocketAddr,
     /// The PostgreSQL connection settings.
     pub database: DatabaseConfig,
-    /// The access-token settings.
+    /// The access- and refresh-token settings.
     pub jwt: JwtConfig,
     /// `CORS_ALLOWED_ORIGINS`: which browser origins may call the API.
     pub cors_origins: CorsOrigins,
@@ -244,7 +247,7 @@ pub struct DatabaseConfig {
     pub statement_timeout: Duration,
 }
 
-/// How access tokens are signed and checked.
+/// How access tokens are signed and checked, and how long tokens last.
 #[derive(Debug, Clone)]
 pub struct JwtConfig {
     /// `JWT_SECRET`: the HS256 signing key.
@@ -257,6 +260,9 @@ pub struct JwtConfig {
     pub audience: String,
     /// `JWT_ACCESS_TTL_SECONDS`: how long an access token stays valid.
     pub access_ttl: Duration,
+    /// `REFRESH_TOKEN_TTL_SECONDS`: how long a refresh token stays valid, and with it a session
+    /// that nobody refreshes.
+    pub refresh_ttl: Duration,
     /// `JWT_LEEWAY_SECONDS`: how far the clocks of issuer and server may disagree when `exp`,
     /// `nbf` and `iat` are checked.
     pub leeway: Duration,
@@ -301,17 +307,19 @@ impl Config {
             )?,
         };
 
+        let access_ttl = parse_in_range(
+            "JWT_ACCESS_TTL_SECONDS",
+            read("JWT_ACCESS_TTL_SECONDS"),
+            15 * 60,
+            60..=24 * 60 * 60,
+        )?;
         let jwt = JwtConfig {
             secret: jwt_secret(env, read("JWT_SECRET"))?,
             uses_development_secret: read("JWT_SECRET").is_none(),
             issuer: read("JWT_ISSUER").unwrap_or_else(|| "festapi".to_owned()),
             audience: read("JWT_AUDIENCE").unwrap_or_else(|| "festapi".to_owned()),
-            access_ttl: Duration::from_secs(parse_in_range(
-                "JWT_ACCESS_TTL_SECONDS",
-                read("JWT_ACCESS_TTL_SECONDS"),
-                15 * 60,
-                60..=24 * 60 * 60,
-            )?),
+            access_ttl: Duration::from_secs(access_ttl),
+            refresh_ttl: refresh_token_ttl(read("REFRESH_TOKEN_TTL_SECONDS"), access_ttl)?,
             leeway: Duration::from_secs(parse_in_range(
                 "JWT_LEEWAY_SECONDS",
                 read("JWT_LEEWAY_SECONDS"),
@@ -582,6 +590,28 @@ fn trusted_proxies(value: Option<String>) -> Result<Vec<IpNet>, ConfigError> {
         .collect()
 }
 
+/// `REFRESH_TOKEN_TTL_SECONDS`: an hour to a year, and never shorter than an access token
+/// lives, or sessions would expire under tokens still in use.
+fn refresh_token_ttl(value: Option<String>, access_ttl: u64) -> Result<Duration, ConfigError> {
+    const VARIABLE: &str = "REFRESH_TOKEN_TTL_SECONDS";
+    let seconds = parse_in_range(
+        VARIABLE,
+        value,
+        DEFAULT_REFRESH_TOKEN_TTL_SECONDS,
+        60 * 60..=365 * 24 * 60 * 60,
+    )?;
+    if seconds < access_ttl {
+        return Err(ConfigError::new(
+            VARIABLE,
+            format!(
+                "must be at least JWT_ACCESS_TTL_SECONDS ({access_ttl}), got {seconds}: a \
+                 session may not expire before its access tokens"
+            ),
+        ));
+    }
+    Ok(Duration::from_secs(seconds))
+}
+
 fn jwt_secret(env: AppEnv, value: Option<String>) -> Result<SecretString, ConfigError> {
     const HOW_TO_MAKE_ONE: &str = "generate one with `openssl rand -base64 48`";
     match value {
@@ -636,6 +666,27 @@ mod tests {
         assert_eq!(config.request_timeout, Duration::from_secs(10));
         assert_eq!(config.shutdown_timeout, Duration::from_secs(20));
         assert_eq!(config.jwt.leeway, Duration::ZERO);
+        assert_eq!(config.jwt.refresh_ttl, Duration::from_secs(1_209_600));
+    }
+
+    #[test]
+    fn refresh_token_ttl_is_an_hour_to_a_year_and_outlives_access_tokens() {
+        for (seconds, expected) in [("3600", 3_600), ("31536000", 31_536_000)] {
+            let config = config_from(&[("REFRESH_TOKEN_TTL_SECONDS", seconds)]).unwrap();
+            assert_eq!(config.jwt.refresh_ttl, Duration::from_secs(expected));
+        }
+        let error = config_from(&[
+            ("JWT_ACCESS_TTL_SECONDS", "86400"),
+            ("REFRESH_TOKEN_TTL_SECONDS", "3600"),
+        ])
+        .unwrap_err();
+        assert_eq!(error.variable, "REFRESH_TOKEN_TTL_SECONDS");
+        assert!(
+            error
+                .problem
+                .contains("at least JWT_ACCESS_TTL_SECONDS (86400), got 3600"),
+            "{error}"
+        );
     }
 
     #[test]
@@ -685,6 +736,9 @@ mod tests {
             ("SHUTDOWN_TIMEOUT_SECONDS", "-1"),
             ("JWT_LEEWAY_SECONDS", "31"),
             ("JWT_LEEWAY_SECONDS", "-1"),
+            ("REFRESH_TOKEN_TTL_SECONDS", "3599"),
+            ("REFRESH_TOKEN_TTL_SECONDS", "31536001"),
+            ("REFRESH_TOKEN_TTL_SECONDS", "two weeks"),
             ("RATE_LIMIT_PER_IP_PER_MINUTE", "-1"),
             ("RATE_LIMIT_PER_USER_PER_MINUTE", "many"),
             ("RATE_LIMIT_MUTATIONS_PER_MINUTE", "100000001"),

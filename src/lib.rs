@@ -4,8 +4,8 @@
 //!
 //! - [`http`]: the axum router, its layers and the GraphQL-over-HTTP handler;
 //! - [`graphql`]: the async-graphql schema, its resolvers, loaders and error codes;
-//! - [`auth`]: access tokens (issue, verify, revoke) and request authentication;
-//! - [`domain`]: the rules (validation, "only the author", pagination);
+//! - [`auth`]: access and refresh tokens, and request authentication against live sessions;
+//! - [`domain`]: the rules (validation, "only the author", pagination, sessions);
 //! - [`db`]: the connection pool, embedded migrations, rows and queries.
 //!
 //! [`config`] reads the settings once at start-up, [`state`] bundles what every request needs,

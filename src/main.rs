@@ -8,7 +8,8 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use festapi::config::Config;
 use festapi::db::migrations;
-use festapi::domain::users;
+use festapi::domain::sessions::{self, SignIn};
+use festapi::domain::users::{self, LOCAL_PROVIDER};
 use festapi::{graphql, server, telemetry};
 
 /// FestAPI: a GraphQL API for users and posts, backed by PostgreSQL.
@@ -33,7 +34,7 @@ enum Command {
     },
     /// Print the GraphQL schema (SDL), as committed in schema.graphql.
     Schema,
-    /// Access tokens for developers and operators.
+    /// Sessions and their tokens, for developers and operators.
     Token {
         #[command(subcommand)]
         action: TokenAction,
@@ -52,7 +53,8 @@ enum MigrateAction {
 
 #[derive(Debug, Subcommand)]
 enum TokenAction {
-    /// Print an access token for the user with this e-mail address, creating the user if needed.
+    /// Start a session for the user with this e-mail address, creating the user if needed, and
+    /// print its access token: the only line on standard output.
     Issue {
         /// The user's e-mail address.
         #[arg(long)]
@@ -60,6 +62,10 @@ enum TokenAction {
         /// The display name of a user created now (default: the part of the address before @).
         #[arg(long)]
         name: Option<String>,
+        /// Also print the session's refresh token, on standard error after the line
+        /// `refresh token:`.
+        #[arg(long)]
+        print_refresh_token: bool,
     },
 }
 
@@ -97,8 +103,21 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Serve => server::serve(load_config()?).await,
         Command::Migrate { action } => migrate(action, &load_config()?).await,
         Command::Token {
-            action: TokenAction::Issue { email, name },
-        } => issue_token(&load_config()?, &email, name.as_deref()).await,
+            action:
+                TokenAction::Issue {
+                    email,
+                    name,
+                    print_refresh_token,
+                },
+        } => {
+            issue_token(
+                &load_config()?,
+                &email,
+                name.as_deref(),
+                print_refresh_token,
+            )
+            .await
+        }
     }
 }
 
@@ -140,18 +159,37 @@ async fn migrate(action: MigrateAction, config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Prints an access token for `email`, creating that user first when needed.
-async fn issue_token(config: &Config, email: &str, name: Option<&str>) -> anyhow::Result<()> {
+/// Starts a session for `email`, creating that user first when needed, and prints its access
+/// token on standard output, and its refresh token on standard error when asked to.
+async fn issue_token(
+    config: &Config,
+    email: &str,
+    name: Option<&str>,
+    print_refresh_token: bool,
+) -> anyhow::Result<()> {
     server::prepare_database(&config.database).await?;
     let state = festapi::AppState::new(config)?;
     let user = users::find_or_create_local(&state.database, email, name).await?;
-    let issued = state.tokens.issue_access_token(user.id.as_str())?;
+    let sign_in = SignIn {
+        provider: LOCAL_PROVIDER,
+        user_agent: Some("festapi token issue"),
+        ..SignIn::default()
+    };
+    let signed_in = sessions::start_session(&state.database, &state.tokens, user, &sign_in).await?;
     eprintln!(
-        "access token for {} ({}), valid for {} minutes:",
-        user.email,
-        user.id,
-        state.tokens.access_ttl().as_secs() / 60
+        "access token for {} ({}) in session {}, valid for {} minutes:",
+        signed_in.user.email,
+        signed_in.user.id,
+        signed_in.session_id,
+        signed_in.expires_in.as_secs() / 60
     );
-    println!("{}", issued.token);
+    if print_refresh_token {
+        eprintln!(
+            "refresh token: {}\n(one use; the session expires {} days after its last refresh)",
+            signed_in.refresh_token,
+            state.tokens.refresh_ttl().as_secs() / (24 * 60 * 60)
+        );
+    }
+    println!("{}", signed_in.access_token);
     Ok(())
 }

@@ -7,13 +7,16 @@ use anyhow::Context as _;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
+use crate::auth::tokens::TokenService;
 use crate::config::{Config, DatabaseConfig};
-use crate::db::{self, Database, migrations, revoked_tokens};
+use crate::db::sessions::Purged;
+use crate::db::{self, Database, migrations};
+use crate::domain::sessions;
 use crate::http;
 use crate::rate_limit::RateLimits;
 use crate::state::AppState;
 
-/// How often each instance forgets revocations of tokens that have expired anyway.
+/// How often each instance deletes sessions that have ended or expired.
 const PURGE_INTERVAL: Duration = Duration::from_secs(60 * 60);
 /// How often each instance forgets clients and users whose rate-limit allowance is full again.
 /// Allowances refill within a minute, so memory holds the clients of about the last two.
@@ -52,7 +55,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         "FestAPI is listening; GraphQL at /graphql"
     );
 
-    let purge = tokio::spawn(purge_expired_revocations(state.database.clone()));
+    let purge = tokio::spawn(purge_sessions(
+        state.database.clone(),
+        Arc::clone(&state.tokens),
+    ));
     let cleanup = tokio::spawn(forget_refilled_rate_limits(Arc::clone(&state.rate_limits)));
     let stopping = Arc::new(Notify::new());
     let signalled = Arc::clone(&stopping);
@@ -81,21 +87,20 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     served
 }
 
-async fn purge_expired_revocations(database: Database) {
+async fn purge_sessions(database: Database, tokens: Arc<TokenService>) {
     let mut interval = tokio::time::interval(PURGE_INTERVAL);
     loop {
         interval.tick().await;
-        let purged = match database.connection().await {
-            Ok(mut connection) => revoked_tokens::purge_expired(&mut connection)
-                .await
-                .map_err(anyhow::Error::from),
-            Err(error) => Err(anyhow::Error::from(error)),
-        };
-        match purged {
-            Ok(0) => {}
-            Ok(count) => tracing::info!(count, "purged expired token revocations"),
+        match sessions::purge(&database, &tokens).await {
+            Ok(purged) if purged == Purged::default() => {}
+            Ok(purged) => tracing::info!(
+                sessions = purged.sessions,
+                refresh_tokens = purged.refresh_tokens,
+                "purged ended and expired sessions and refresh tokens"
+            ),
             Err(error) => {
-                tracing::warn!(error = format!("{error:#}"), "purging revocations failed")
+                let error = anyhow::Error::from(error);
+                tracing::warn!(error = format!("{error:#}"), "purging sessions failed");
             }
         }
     }

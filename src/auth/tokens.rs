@@ -1,4 +1,4 @@
-//! Access tokens: HS256-signed JWTs naming a user.
+//! Access tokens: HS256-signed JWTs naming a user and the session they belong to.
 //!
 //! Verification pins the algorithm, checks issuer, audience and expiry, and requires every claim
 //! FestAPI writes, so a token minted for another service, of another kind, or missing a claim is
@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::config::JwtConfig;
+use crate::db::ids::{SessionId, UserId};
 use crate::error::AppError;
 
 /// The longest token accepted; ours are a few hundred bytes.
@@ -38,11 +39,13 @@ pub struct AccessClaims {
     pub aud: String,
     /// Subject: the user's id.
     pub sub: String,
+    /// The id of the session the token belongs to; a token without one is refused.
+    pub sid: String,
     /// Issued at, in seconds since the Unix epoch.
     pub iat: i64,
     /// Expires at, in seconds since the Unix epoch.
     pub exp: i64,
-    /// The token's unique id, which logout revokes.
+    /// The token's unique id.
     pub jti: String,
     /// Always [`TokenType::Access`].
     pub token_type: TokenType,
@@ -67,14 +70,17 @@ pub struct IssuedToken {
     pub claims: AccessClaims,
 }
 
-/// Signs and verifies access tokens with one secret.
+/// Signs and verifies access tokens with one key, and knows how long tokens of each kind last.
 pub struct TokenService {
+    /// The one algorithm tokens are signed with and verified against.
+    algorithm: Algorithm,
     encoding_key: EncodingKey,
     decoding_key: DecodingKey,
     validation: Validation,
     issuer: String,
     audience: String,
     access_ttl: Duration,
+    refresh_ttl: Duration,
     /// `access_ttl` in whole seconds: the longest `exp - iat` accepted.
     longest_lifetime: i64,
     /// The configured leeway in whole seconds.
@@ -87,17 +93,20 @@ impl fmt::Debug for TokenService {
             .debug_struct("TokenService")
             .field("issuer", &self.issuer)
             .field("audience", &self.audience)
+            .field("algorithm", &self.algorithm)
             .field("access_ttl", &self.access_ttl)
+            .field("refresh_ttl", &self.refresh_ttl)
             .field("leeway", &self.leeway)
             .finish_non_exhaustive()
     }
 }
 
 impl TokenService {
-    /// A service using the configured secret, issuer, audience, lifetime and leeway.
+    /// A service using the configured secret, issuer, audience, lifetimes and leeway.
     pub fn new(config: &JwtConfig) -> Self {
+        let algorithm = Algorithm::HS256;
         let secret = config.secret.expose_secret().as_bytes();
-        let mut validation = Validation::new(Algorithm::HS256);
+        let mut validation = Validation::new(algorithm);
         validation.set_issuer(&[&config.issuer]);
         validation.set_audience(&[&config.audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
@@ -108,12 +117,14 @@ impl TokenService {
         // would accept it during that second.
         validation.reject_tokens_expiring_in_less_than = 1;
         Self {
+            algorithm,
             encoding_key: EncodingKey::from_secret(secret),
             decoding_key: DecodingKey::from_secret(secret),
             validation,
             issuer: config.issuer.clone(),
             audience: config.audience.clone(),
             access_ttl: config.access_ttl,
+            refresh_ttl: config.refresh_ttl,
             longest_lifetime: whole_seconds(config.access_ttl),
             leeway: whole_seconds(config.leeway),
         }
@@ -124,27 +135,37 @@ impl TokenService {
         self.access_ttl
     }
 
-    /// Signs a new access token for user `user_id`.
-    pub fn issue_access_token(&self, user_id: &str) -> Result<IssuedToken, AppError> {
+    /// How long a refresh token, and so a session nobody refreshes, stays valid.
+    pub fn refresh_ttl(&self) -> Duration {
+        self.refresh_ttl
+    }
+
+    /// Signs a new access token for user `user_id` in session `session_id`.
+    pub fn issue_access_token(
+        &self,
+        user_id: &UserId,
+        session_id: &SessionId,
+    ) -> Result<IssuedToken, AppError> {
         let issued_at = Utc::now().timestamp();
         let claims = AccessClaims {
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
-            sub: user_id.to_owned(),
+            sub: user_id.to_string(),
+            sid: session_id.to_string(),
             iat: issued_at,
             exp: issued_at + self.longest_lifetime,
             jti: Uuid::new_v4().to_string(),
             token_type: TokenType::Access,
         };
-        let token =
-            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding_key)
-                .map_err(AppError::internal)?;
+        let token = jsonwebtoken::encode(&Header::new(self.algorithm), &claims, &self.encoding_key)
+            .map_err(AppError::internal)?;
         Ok(IssuedToken { token, claims })
     }
 
     /// The claims of `token` if it is a valid, current access token signed by this service.
     ///
-    /// Revocation is not checked here: that needs the database (see [`crate::auth::authenticate`]).
+    /// Whether its session is still live is not checked here: that needs the database (see
+    /// [`crate::auth::authenticate`]).
     pub fn verify_access_token(&self, token: &str) -> Result<VerifiedToken, AppError> {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(AppError::Unauthenticated(
@@ -169,7 +190,7 @@ impl TokenService {
     /// longer than we grant, and a UUID `jti`. Returns when the token expires.
     ///
     /// Together with jsonwebtoken's `exp` check these bound `exp` to
-    /// `now - leeway ..= now + leeway + access_ttl`, so a verified token can always be revoked.
+    /// `now - leeway ..= now + leeway + access_ttl`.
     fn check_issue_time_and_id(
         &self,
         claims: &AccessClaims,
@@ -203,8 +224,8 @@ impl TokenService {
     }
 }
 
-/// Whether `jti` is a UUID written the way [`TokenService`] writes one: lowercase, hyphenated.
-/// Revocations are looked up by text, so each id gets exactly one spelling.
+/// Whether `jti` is a UUID written the way [`TokenService`] writes one: lowercase, hyphenated,
+/// so that each id has exactly one spelling.
 fn is_canonical_uuid(jti: &str) -> bool {
     Uuid::try_parse(jti).is_ok_and(|id| id.hyphenated().to_string() == jti)
 }
@@ -227,6 +248,7 @@ mod tests {
             issuer: "festapi".into(),
             audience: "festapi".into(),
             access_ttl: Duration::from_secs(900),
+            refresh_ttl: Duration::from_secs(1_209_600),
             leeway: Duration::ZERO,
         }
     }
@@ -237,11 +259,20 @@ mod tests {
             iss: "festapi".into(),
             aud: "festapi".into(),
             sub: "google_1".into(),
+            sid: "session_1".into(),
             iat,
             exp: iat + lifetime,
             jti: jti.into(),
             token_type: TokenType::Access,
         }
+    }
+
+    fn user() -> UserId {
+        UserId::from_trusted("google_1")
+    }
+
+    fn session() -> SessionId {
+        SessionId::from_trusted("session_1")
     }
 
     const NOW: i64 = 1_800_000_000;
@@ -254,11 +285,12 @@ mod tests {
     #[test]
     fn issued_tokens_verify() {
         let tokens = service();
-        let issued = tokens.issue_access_token("google_1").unwrap();
+        let issued = tokens.issue_access_token(&user(), &session()).unwrap();
         let verified = tokens.verify_access_token(&issued.token).unwrap();
         assert_eq!(verified.claims, issued.claims);
         assert_eq!(verified.claims.exp - verified.claims.iat, 900);
         assert_eq!(verified.claims.token_type, TokenType::Access);
+        assert_eq!(verified.claims.sid, "session_1");
         assert_eq!(verified.expires_at.timestamp(), issued.claims.exp);
         assert!(is_canonical_uuid(&issued.claims.jti));
     }
@@ -345,15 +377,33 @@ mod tests {
     #[test]
     fn each_token_has_its_own_id() {
         let tokens = service();
-        let first = tokens.issue_access_token("google_1").unwrap();
-        let second = tokens.issue_access_token("google_1").unwrap();
+        let first = tokens.issue_access_token(&user(), &session()).unwrap();
+        let second = tokens.issue_access_token(&user(), &session()).unwrap();
         assert_ne!(first.claims.jti, second.claims.jti);
     }
 
     #[test]
     fn tokens_signed_with_another_secret_are_invalid() {
         let other = TokenService::new(&config("another-hs256-secret-of-32-bytes!!"));
-        let token = other.issue_access_token("google_1").unwrap().token;
+        let token = other.issue_access_token(&user(), &session()).unwrap().token;
+        let error = service().verify_access_token(&token).unwrap_err();
+        assert_eq!(error.to_string(), "the access token is invalid");
+    }
+
+    #[test]
+    fn tokens_without_a_session_are_invalid() {
+        let now = Utc::now().timestamp();
+        let claims = serde_json::json!({
+            "iss": "festapi",
+            "aud": "festapi",
+            "sub": "google_1",
+            "iat": now,
+            "exp": now + 900,
+            "jti": JTI,
+            "token_type": "access",
+        });
+        let key = EncodingKey::from_secret(b"an-hs256-test-secret-of-32-bytes!!");
+        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &key).unwrap();
         let error = service().verify_access_token(&token).unwrap_err();
         assert_eq!(error.to_string(), "the access token is invalid");
     }

@@ -1,5 +1,5 @@
-//! Typed ids: a user's, a post's and an access token's ids are distinct types, so no query can
-//! be handed one in place of another.
+//! Typed ids: a user's, a post's and a session's ids are distinct types, so no query can be
+//! handed one in place of another.
 //!
 //! Each wraps the text of its `text` column. An id comes from the database, from the server
 //! minting a new one, or from client input that has been checked first; `from_trusted` is the
@@ -50,6 +50,7 @@ text_id! {
 }
 
 text_id! {
-    /// An access token's id, its `jti` claim (`token_blacklist.jti`).
-    TokenId
+    /// A session's id (`sessions.id`, the `sid` claim of its access tokens): `session_` and a
+    /// time-ordered UUID.
+    SessionId
 }

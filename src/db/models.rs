@@ -2,13 +2,14 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
+use ipnet::IpNet;
 
-use crate::db::ids::{PostId, UserId};
+use crate::db::ids::{PostId, SessionId, UserId};
 use crate::db::pagination::{Keyed, Keyset};
-use crate::db::schema::{posts, users};
+use crate::db::schema::{posts, refresh_tokens, sessions, users};
 
 /// A user as stored.
-#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Identifiable)]
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, QueryableByName, Selectable, Identifiable)]
 #[diesel(table_name = users, check_for_backend(diesel::pg::Pg))]
 pub struct UserRow {
     /// `{provider}_{provider_id}`, e.g. `google_123456789`.
@@ -119,4 +120,64 @@ pub struct PostChanges {
     pub title: Option<String>,
     /// A new content.
     pub content: Option<String>,
+}
+
+/// A session as stored: one sign-in, from its start until logout or expiry.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = sessions, check_for_backend(diesel::pg::Pg))]
+pub struct SessionRow {
+    /// `session_` and a time-ordered UUID; the `sid` claim of the session's access tokens.
+    pub id: SessionId,
+    /// Whose session it is.
+    pub user_id: UserId,
+    /// How the user signed in: an identity provider, or `festapi` for `festapi token issue`.
+    pub provider: String,
+    /// The identity the user signed in with, where identities are recorded.
+    pub identity_id: Option<String>,
+    /// The `User-Agent` of the request that started the session, at most 512 characters.
+    pub user_agent: Option<String>,
+    /// The address of the client that started the session.
+    pub ip: Option<IpNet>,
+    /// When the session started.
+    pub created_at: DateTime<Utc>,
+    /// When it was last used to sign in, refresh or make a request, to the minute.
+    pub last_used_at: DateTime<Utc>,
+    /// When it expires unless refreshed before.
+    pub expires_at: DateTime<Utc>,
+    /// When it was ended, by logout or because a rotated refresh token came back.
+    pub ended_at: Option<DateTime<Utc>>,
+}
+
+/// A session about to be inserted.
+#[derive(Debug, Insertable)]
+#[diesel(table_name = sessions)]
+pub struct NewSession<'a> {
+    /// See [`SessionRow::id`].
+    pub id: &'a SessionId,
+    /// See [`SessionRow::user_id`].
+    pub user_id: &'a UserId,
+    /// See [`SessionRow::provider`].
+    pub provider: &'a str,
+    /// See [`SessionRow::identity_id`].
+    pub identity_id: Option<&'a str>,
+    /// See [`SessionRow::user_agent`].
+    pub user_agent: Option<&'a str>,
+    /// See [`SessionRow::ip`].
+    pub ip: Option<IpNet>,
+    /// See [`SessionRow::expires_at`].
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A refresh token a session was given, known by its hash alone.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = refresh_tokens, primary_key(hash), check_for_backend(diesel::pg::Pg))]
+pub struct RefreshTokenRow {
+    /// The SHA-256 hash of the token.
+    pub hash: Vec<u8>,
+    /// The session it refreshes.
+    pub session_id: SessionId,
+    /// When it was handed out.
+    pub created_at: DateTime<Utc>,
+    /// When it was exchanged for its successor; `None` while it is the session's current one.
+    pub rotated_at: Option<DateTime<Utc>>,
 }

@@ -12,10 +12,26 @@ diesel::table! {
 }
 
 diesel::table! {
-    token_blacklist (jti) {
-        jti -> Text,
+    refresh_tokens (hash) {
+        hash -> Bytea,
+        session_id -> Text,
+        created_at -> Timestamptz,
+        rotated_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    sessions (id) {
+        id -> Text,
+        user_id -> Text,
+        provider -> Text,
+        identity_id -> Nullable<Text>,
+        user_agent -> Nullable<Text>,
+        ip -> Nullable<Inet>,
+        created_at -> Timestamptz,
+        last_used_at -> Timestamptz,
         expires_at -> Timestamptz,
-        revoked_at -> Timestamptz,
+        ended_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -34,5 +50,7 @@ diesel::table! {
 }
 
 diesel::joinable!(posts -> users (author_id));
+diesel::joinable!(refresh_tokens -> sessions (session_id));
+diesel::joinable!(sessions -> users (user_id));
 
-diesel::allow_tables_to_appear_in_same_query!(posts, token_blacklist, users,);
+diesel::allow_tables_to_appear_in_same_query!(posts, refresh_tokens, sessions, users,);

@@ -1,13 +1,12 @@
 //! Queries on `users`.
 
-use diesel::dsl::{exists, not};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
-use crate::db::ids::{TokenId, UserId};
+use crate::db::ids::UserId;
 use crate::db::models::{NewUser, UserChanges, UserRow};
 use crate::db::pagination::{KeysetSlice, before_keyset};
-use crate::db::schema::{token_blacklist, users};
+use crate::db::schema::users;
 
 diesel::define_sql_function! {
     /// PostgreSQL's `lower(text)`, which the case-insensitive e-mail index is built on.
@@ -47,24 +46,6 @@ pub async fn find_many(
         .select(UserRow::as_select())
         .load(connection)
         .await
-}
-
-/// The user a token names, unless the token's id `jti` has been revoked: one round trip that
-/// both authenticates and loads the signed-in user.
-pub async fn find_unless_revoked(
-    connection: &mut AsyncPgConnection,
-    id: &UserId,
-    jti: &TokenId,
-) -> QueryResult<Option<UserRow>> {
-    users::table
-        .find(id)
-        .filter(not(exists(
-            token_blacklist::table.filter(token_blacklist::jti.eq(jti)),
-        )))
-        .select(UserRow::as_select())
-        .first(connection)
-        .await
-        .optional()
 }
 
 /// The `slice` of users, newest first.

@@ -1,6 +1,6 @@
 //! Ids named by clients, checked before they reach a query.
 
-use crate::db::ids::{PostId, UserId};
+use crate::db::ids::{PostId, SessionId, UserId};
 use crate::domain::validation::identifier;
 use crate::error::AppError;
 
@@ -12,14 +12,15 @@ pub trait ParseId: Sized {
     fn parse(field: &'static str, raw: &str) -> Result<Self, AppError>;
 }
 
-impl ParseId for UserId {
-    fn parse(field: &'static str, raw: &str) -> Result<Self, AppError> {
-        identifier(field, raw).map(Self::from_trusted)
-    }
+/// Every id is text under the same rules, so each parses alike.
+macro_rules! parse_text_ids {
+    ($($id:ty),+) => {$(
+        impl ParseId for $id {
+            fn parse(field: &'static str, raw: &str) -> Result<Self, AppError> {
+                identifier(field, raw).map(Self::from_trusted)
+            }
+        }
+    )+};
 }
 
-impl ParseId for PostId {
-    fn parse(field: &'static str, raw: &str) -> Result<Self, AppError> {
-        identifier(field, raw).map(Self::from_trusted)
-    }
-}
+parse_text_ids!(UserId, PostId, SessionId);

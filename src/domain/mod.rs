@@ -1,8 +1,9 @@
 //! The rules of the service, independent of HTTP and GraphQL: what valid input is, who may change
-//! what, and how lists are paged.
+//! what, how lists are paged, and how sessions start and end.
 
 pub mod ids;
 pub mod pagination;
 pub mod posts;
+pub mod sessions;
 pub mod users;
 mod validation;

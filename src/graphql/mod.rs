@@ -9,7 +9,7 @@ mod nullability;
 mod operation;
 mod pagination;
 mod posts;
-mod session;
+mod sessions;
 mod users;
 
 use std::sync::Arc;
@@ -37,7 +37,7 @@ const MAX_DEPTH: usize = 10;
 /// Every query.
 #[derive(MergedObject, Default)]
 #[graphql(name = "Query")]
-pub struct QueryRoot(users::UserQuery, posts::PostQuery);
+pub struct QueryRoot(users::UserQuery, posts::PostQuery, sessions::SessionQuery);
 
 /// Every mutation.
 #[derive(MergedObject, Default)]
@@ -45,7 +45,7 @@ pub struct QueryRoot(users::UserQuery, posts::PostQuery);
 pub struct MutationRoot(
     posts::PostMutation,
     users::UserMutation,
-    session::SessionMutation,
+    sessions::SessionMutation,
 );
 
 /// The FestAPI schema type.

@@ -1,9 +1,7 @@
-//! Bearer tokens: what is accepted, what is refused, and logout.
+//! Bearer tokens: what is accepted and what is refused.
 
 use chrono::Utc;
-use diesel::{ExpressionMethods as _, QueryDsl as _};
-use diesel_async::RunQueryDsl as _;
-use festapi::db::schema::token_blacklist;
+use festapi::db::models::UserRow;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -13,8 +11,53 @@ use crate::support::{TEST_JWT_SECRET, TestApp};
 /// The access-token lifetime of test servers: `JWT_ACCESS_TTL_SECONDS`' default.
 const ACCESS_TTL_SECONDS: i64 = 900;
 
-/// Claims of a token FestAPI would accept for `user_id`, to be spoiled by each test.
-fn valid_claims(user_id: &str) -> Value {
+/// A user signed in to a session of their own: what hand-made tokens name.
+struct SignedInUser {
+    user: UserRow,
+    session_id: String,
+}
+
+impl SignedInUser {
+    async fn start(app: &TestApp, name: &str) -> Self {
+        let user = app.create_user(name).await;
+        let signed_in = app.start_session(user.clone()).await;
+        Self {
+            user,
+            session_id: signed_in.session_id.to_string(),
+        }
+    }
+
+    fn id(&self) -> &str {
+        self.user.id.as_str()
+    }
+
+    /// Claims of a token FestAPI would accept, to be spoiled by each test.
+    fn valid_claims(&self) -> Value {
+        let now = Utc::now().timestamp();
+        json!({
+            "iss": "festapi",
+            "aud": "festapi",
+            "sub": self.id(),
+            "sid": self.session_id,
+            "iat": now,
+            "exp": now + 600,
+            "jti": uuid::Uuid::new_v4().to_string(),
+            "token_type": "access",
+        })
+    }
+
+    /// `valid_claims` with some claims replaced or added, signed with the test secret.
+    fn token_with(&self, changes: Value) -> String {
+        let mut claims = self.valid_claims();
+        if let (Some(claims), Some(changes)) = (claims.as_object_mut(), changes.as_object()) {
+            claims.extend(changes.clone());
+        }
+        sign(&claims, TEST_JWT_SECRET)
+    }
+}
+
+/// Claims of the shape FestAPI wrote before sessions: no `sid`.
+fn claims_without_a_session(user_id: &str) -> Value {
     let now = Utc::now().timestamp();
     json!({
         "iss": "festapi",
@@ -45,30 +88,17 @@ async fn me_with_token(app: &TestApp, token: &str) -> crate::support::Reply {
 #[tokio::test]
 async fn hand_made_valid_token_is_accepted() {
     let app = TestApp::new().await;
-    let alice = app.create_user("alice").await;
+    let alice = SignedInUser::start(&app, "alice").await;
 
-    let reply = me_with_token(
-        &app,
-        &sign(&valid_claims(alice.id.as_str()), TEST_JWT_SECRET),
-    )
-    .await;
+    let reply = me_with_token(&app, &sign(&alice.valid_claims(), TEST_JWT_SECRET)).await;
 
-    assert_eq!(reply.data()["me"]["id"], alice.id.as_str());
-}
-
-/// `valid_claims` with some claims replaced or added, signed with the test secret.
-fn token_with(user_id: &str, changes: Value) -> String {
-    let mut claims = valid_claims(user_id);
-    if let (Some(claims), Some(changes)) = (claims.as_object_mut(), changes.as_object()) {
-        claims.extend(changes.clone());
-    }
-    sign(&claims, TEST_JWT_SECRET)
+    assert_eq!(reply.data()["me"]["id"], alice.id());
 }
 
 #[tokio::test]
 async fn time_claims_are_accepted_up_to_their_exact_limits() {
     let app = TestApp::new().await;
-    let alice = app.create_user("alice").await;
+    let alice = SignedInUser::start(&app, "alice").await;
     let now = Utc::now().timestamp();
 
     for (case, changes) in [
@@ -83,9 +113,9 @@ async fn time_claims_are_accepted_up_to_their_exact_limits() {
             json!({ "iat": now - 600, "exp": now - 600 + ACCESS_TTL_SECONDS }),
         ),
     ] {
-        let reply = me_with_token(&app, &token_with(alice.id.as_str(), changes)).await;
+        let reply = me_with_token(&app, &alice.token_with(changes)).await;
         assert_eq!(reply.status, StatusCode::OK, "{case}: {:#}", reply.body);
-        assert_eq!(reply.data()["me"]["id"], alice.id.as_str(), "{case}");
+        assert_eq!(reply.data()["me"]["id"], alice.id(), "{case}");
     }
 }
 
@@ -95,7 +125,7 @@ async fn configured_leeway_forgives_that_much_clock_skew_and_no_more() {
         .with_env("JWT_LEEWAY_SECONDS", "30")
         .start()
         .await;
-    let alice = app.create_user("alice").await;
+    let alice = SignedInUser::start(&app, "alice").await;
     let now = Utc::now().timestamp();
 
     for (case, changes) in [
@@ -109,8 +139,8 @@ async fn configured_leeway_forgives_that_much_clock_skew_and_no_more() {
         ),
         ("valid from 20 s from now", json!({ "nbf": now + 20 })),
     ] {
-        let reply = me_with_token(&app, &token_with(alice.id.as_str(), changes)).await;
-        assert_eq!(reply.data()["me"]["id"], alice.id.as_str(), "{case}");
+        let reply = me_with_token(&app, &alice.token_with(changes)).await;
+        assert_eq!(reply.data()["me"]["id"], alice.id(), "{case}");
     }
     for (case, changes) in [
         (
@@ -123,68 +153,37 @@ async fn configured_leeway_forgives_that_much_clock_skew_and_no_more() {
         ),
         ("valid from 40 s from now", json!({ "nbf": now + 40 })),
     ] {
-        let reply = me_with_token(&app, &token_with(alice.id.as_str(), changes)).await;
+        let reply = me_with_token(&app, &alice.token_with(changes)).await;
         assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{case}");
         assert_eq!(reply.error_code(), "UNAUTHENTICATED", "{case}");
     }
 }
 
 #[tokio::test]
-async fn logout_with_an_unusable_token_id_is_refused_and_stores_nothing() {
+async fn logout_with_an_unusable_token_id_is_refused_and_ends_nothing() {
     let app = TestApp::new().await;
-    let alice = app.create_user("alice").await;
+    let alice = SignedInUser::start(&app, "alice").await;
 
     for jti in ["", "not-a-uuid"] {
         let reply = app
-            .with_token(&token_with(alice.id.as_str(), json!({ "jti": jti })))
+            .with_token(&alice.token_with(json!({ "jti": jti })))
             .graphql("mutation { logout }", json!({}))
             .await;
         assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{jti:?}");
         assert_eq!(reply.error_code(), "UNAUTHENTICATED", "{jti:?}");
     }
 
-    let mut connection = app.state.database.connection().await.unwrap();
-    let revoked: i64 = token_blacklist::table
-        .count()
-        .get_result(&mut connection)
-        .await
-        .unwrap();
-    assert_eq!(revoked, 0);
-}
-
-#[tokio::test]
-async fn logout_stores_a_hand_made_token_until_it_expires() {
-    let app = TestApp::new().await;
-    let alice = app.create_user("alice").await;
-    let now = Utc::now().timestamp();
-    let jti = uuid::Uuid::new_v4().to_string();
-    let token = token_with(
-        alice.id.as_str(),
-        json!({ "jti": jti, "iat": now, "exp": now + ACCESS_TTL_SECONDS }),
-    );
-
-    let reply = app
-        .with_token(&token)
-        .graphql("mutation { logout }", json!({}))
-        .await;
-
-    assert_eq!(reply.data()["logout"], true);
-    let mut connection = app.state.database.connection().await.unwrap();
-    let expires_at: chrono::DateTime<Utc> = token_blacklist::table
-        .filter(token_blacklist::jti.eq(&jti))
-        .select(token_blacklist::expires_at)
-        .get_result(&mut connection)
-        .await
-        .unwrap();
-    assert_eq!(expires_at.timestamp(), now + ACCESS_TTL_SECONDS);
+    let reply = me_with_token(&app, &alice.token_with(json!({}))).await;
+    assert_eq!(reply.data()["me"]["id"], alice.id());
 }
 
 #[tokio::test]
 async fn unusable_tokens_are_refused_never_anonymous() {
     let app = TestApp::new().await;
-    let alice = app.create_user("alice").await;
+    let alice = SignedInUser::start(&app, "alice").await;
+    let bob = SignedInUser::start(&app, "bob").await;
     let spoiled = |change: &dyn Fn(&mut Value)| {
-        let mut claims = valid_claims(alice.id.as_str());
+        let mut claims = alice.valid_claims();
         change(&mut claims);
         sign(&claims, TEST_JWT_SECRET)
     };
@@ -194,7 +193,7 @@ async fn unusable_tokens_are_refused_never_anonymous() {
         (
             "other secret",
             sign(
-                &valid_claims(alice.id.as_str()),
+                &alice.valid_claims(),
                 "another-secret-of-at-least-32-bytes!",
             ),
         ),
@@ -284,6 +283,26 @@ async fn unusable_tokens_are_refused_never_anonymous() {
             "unknown user",
             spoiled(&|claims| claims["sub"] = json!("google_404")),
         ),
+        (
+            "no session",
+            spoiled(&|claims| drop(claims.as_object_mut().unwrap().remove("sid"))),
+        ),
+        (
+            "the shape of tokens issued before sessions",
+            sign(&claims_without_a_session(alice.id()), TEST_JWT_SECRET),
+        ),
+        (
+            "unknown session",
+            spoiled(&|claims| claims["sid"] = json!("session_404")),
+        ),
+        (
+            "another user's session",
+            spoiled(&|claims| claims["sid"] = json!(bob.session_id)),
+        ),
+        (
+            "session as a number",
+            spoiled(&|claims| claims["sid"] = json!(1)),
+        ),
         ("too long", "a".repeat(8 * 1024)),
     ];
 
@@ -309,18 +328,18 @@ async fn unusable_tokens_are_refused_never_anonymous() {
 #[tokio::test]
 async fn unsigned_and_asymmetric_algorithms_are_refused() {
     let app = TestApp::new().await;
-    let alice = app.create_user("alice").await;
+    let alice = SignedInUser::start(&app, "alice").await;
     use base64::Engine as _;
     let encode =
         |value: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(value.to_string());
-    let claims = encode(&valid_claims(alice.id.as_str()));
+    let claims = encode(&alice.valid_claims());
     let none = format!(
         "{}.{claims}.",
         encode(&json!({ "alg": "none", "typ": "JWT" }))
     );
     let hs512 = jsonwebtoken::encode(
         &Header::new(Algorithm::HS512),
-        &valid_claims(alice.id.as_str()),
+        &alice.valid_claims(),
         &EncodingKey::from_secret(TEST_JWT_SECRET.as_bytes()),
     )
     .unwrap();
@@ -374,43 +393,6 @@ async fn bearer_scheme_is_case_insensitive() {
 
     let reply = crate::support::Reply::from(response).await;
     assert_eq!(reply.data()["me"]["id"], alice.user_id());
-}
-
-#[tokio::test]
-async fn logout_revokes_token_everywhere() {
-    let app = TestApp::new().await;
-    let replica = app.another_instance().await;
-    let alice = app.signed_in("alice").await;
-    let token = alice.token.clone().unwrap();
-    let other_session = app
-        .state
-        .tokens
-        .issue_access_token(alice.user_id())
-        .unwrap()
-        .token;
-    assert_eq!(
-        me_with_token(&replica, &token).await.data()["me"]["id"],
-        alice.user_id()
-    );
-
-    let reply = alice.graphql("mutation { logout }", json!({})).await;
-    assert_eq!(reply.data()["logout"], true);
-
-    for instance in [&app, &replica] {
-        let reply = me_with_token(instance, &token).await;
-        assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
-        assert_eq!(reply.error_code(), "UNAUTHENTICATED");
-        let logout_again = instance
-            .with_token(&token)
-            .graphql("mutation { logout }", json!({}))
-            .await;
-        assert_eq!(logout_again.error_code(), "UNAUTHENTICATED");
-    }
-    // Only that token is revoked: another session of the same user still works.
-    assert_eq!(
-        me_with_token(&replica, &other_session).await.data()["me"]["id"],
-        alice.user_id()
-    );
 }
 
 #[tokio::test]

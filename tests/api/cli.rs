@@ -90,9 +90,29 @@ async fn token_issue_creates_the_database_and_a_working_token() {
         &env,
     );
     assert!(output.status.success(), "{}", stderr(&output));
-    let token = String::from_utf8(output.stdout).unwrap().trim().to_owned();
-    let again = festapi(&["token", "issue", "--email", "grace@example.com"], &env);
+    let token = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    let again = festapi(
+        &[
+            "token",
+            "issue",
+            "--email",
+            "grace@example.com",
+            "--print-refresh-token",
+        ],
+        &env,
+    );
     assert!(again.status.success(), "{}", stderr(&again));
+    let second_token = String::from_utf8_lossy(&again.stdout);
+    assert_eq!(second_token.lines().count(), 1, "{second_token}");
+    let refresh_token = stderr(&again)
+        .lines()
+        .find_map(|line| line.strip_prefix("refresh token: "))
+        .map(str::to_owned)
+        .unwrap_or_else(|| panic!("no refresh token in {}", stderr(&again)));
+    assert!(
+        !stderr(&output).contains("refresh token"),
+        "printed only when asked"
+    );
 
     let status = festapi(&["migrate", "status"], &env);
     let listing = String::from_utf8(status.stdout).unwrap();
@@ -115,6 +135,29 @@ async fn token_issue_creates_the_database_and_a_working_token() {
         .graphql("{ users { edges { cursor } } }", json!({}))
         .await;
     assert_eq!(users.data()["users"]["edges"].as_array().unwrap().len(), 1);
+    // Each issue started a session of its own, which the refresh token of the second refreshes.
+    let sessions = app
+        .with_token(&token)
+        .graphql("{ mySessions { userAgent current } }", json!({}))
+        .await;
+    assert_eq!(
+        sessions.data()["mySessions"],
+        json!([
+            { "userAgent": "festapi token issue", "current": false },
+            { "userAgent": "festapi token issue", "current": true },
+        ])
+    );
+    let refreshed = app
+        .anonymous()
+        .graphql(
+            "mutation($token: String!) { refreshToken(refreshToken: $token) { user { name } } }",
+            json!({ "token": refresh_token }),
+        )
+        .await;
+    assert_eq!(
+        refreshed.data()["refreshToken"]["user"]["name"],
+        "Grace Hopper"
+    );
 
     let bad_email = festapi(&["token", "issue", "--email", "not-an-address"], &env);
     assert!(!bad_email.status.success());

@@ -24,4 +24,5 @@ mod properties;
 mod rate_limits;
 mod request_ids;
 mod schema;
+mod sessions;
 mod users;

@@ -52,7 +52,8 @@ async fn migrations_run_revert_and_run_again() {
         [
             "__diesel_schema_migrations",
             "posts",
-            "token_blacklist",
+            "refresh_tokens",
+            "sessions",
             "users"
         ]
     );

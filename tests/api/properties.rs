@@ -137,10 +137,10 @@ fn generated_documents_answer_within_the_schema() {
     let config = ProptestConfig::with_cases(CASES);
     proptest!(config, |(choices in prop::collection::vec(any::<u32>(), 0..160), signed_in in any::<bool>())| {
         let generated = DocumentGenerator::new(&schema, &ids, &choices).generate();
-        // A token of its own per document: a generated `logout` revokes it.
+        // A session of its own per document: a generated `logout` or `logoutAll` ends it.
         let client = if signed_in {
-            let token = app.state.tokens.issue_access_token(alice.user_id()).unwrap().token;
-            app.with_token(&token)
+            let user = alice.user.clone().unwrap();
+            app.client_of(runtime.block_on(app.start_session(user)))
         } else {
             app.anonymous()
         };

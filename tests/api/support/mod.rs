@@ -11,7 +11,8 @@ use std::sync::Arc;
 
 use festapi::config::Config;
 use festapi::db::models::UserRow;
-use festapi::domain::users;
+use festapi::domain::sessions::{self, SignIn, SignedIn};
+use festapi::domain::users::{self, LOCAL_PROVIDER};
 use festapi::{AppState, http};
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
@@ -23,6 +24,8 @@ pub(crate) use logs::ErrorLog;
 
 /// The signing secret of test servers.
 pub(crate) const TEST_JWT_SECRET: &str = "festapi-test-suite-secret-0123456789abcdef";
+/// The `User-Agent` of the sessions the harness starts.
+pub(crate) const TEST_USER_AGENT: &str = "festapi-tests";
 
 /// A FestAPI server listening on an ephemeral port.
 pub(crate) struct TestApp {
@@ -133,16 +136,37 @@ impl TestApp {
         self.client(None, None)
     }
 
-    /// A client signed in as a new user named `name` (e-mail `name@example.test`).
+    /// A client signed in as a new user named `name` (e-mail `name@example.test`), in a session
+    /// of its own.
     pub(crate) async fn signed_in(&self, name: &str) -> Client {
         let user = self.create_user(name).await;
-        let token = self
-            .state
-            .tokens
-            .issue_access_token(user.id.as_str())
-            .expect("an access token")
-            .token;
-        self.client(Some(token), Some(user))
+        self.client_of(self.start_session(user).await)
+    }
+
+    /// Starts a session for `user` as every sign-in does, from a client the tests name.
+    pub(crate) async fn start_session(&self, user: UserRow) -> SignedIn {
+        let sign_in = SignIn {
+            provider: LOCAL_PROVIDER,
+            user_agent: Some(TEST_USER_AGENT),
+            ..SignIn::default()
+        };
+        self.start_session_as(user, &sign_in).await
+    }
+
+    /// Starts a session for `user` signed in as `sign_in` says.
+    pub(crate) async fn start_session_as(&self, user: UserRow, sign_in: &SignIn<'_>) -> SignedIn {
+        sessions::start_session(&self.state.database, &self.state.tokens, user, sign_in)
+            .await
+            .expect("a session")
+    }
+
+    /// A client that sends the access token of `signed_in` and knows its refresh token.
+    pub(crate) fn client_of(&self, signed_in: SignedIn) -> Client {
+        Client {
+            refresh_token: Some(signed_in.refresh_token),
+            session_id: Some(signed_in.session_id.to_string()),
+            ..self.client(Some(signed_in.access_token), Some(signed_in.user))
+        }
     }
 
     /// A client that sends `token`, whatever it is.
@@ -166,6 +190,8 @@ impl TestApp {
             http: self.http.clone(),
             graphql_url: self.url("/graphql"),
             token,
+            refresh_token: None,
+            session_id: None,
             user,
         }
     }
@@ -183,6 +209,10 @@ pub(crate) struct Client {
     graphql_url: String,
     /// The bearer token sent, if any.
     pub token: Option<String>,
+    /// The refresh token of the client's session, when the harness started one.
+    pub refresh_token: Option<String>,
+    /// The id of that session.
+    pub session_id: Option<String>,
     /// The signed-in user, when the harness created it.
     pub user: Option<UserRow>,
 }
