@@ -1,9 +1,11 @@
-//! Who is making a request: access tokens, and the session they open.
+//! Who is making a request: access tokens, the session they open, and the identity providers
+//! people sign in with.
 //!
 //! A request is anonymous when it carries no token. A token that is malformed, forged, expired
 //! or revoked is refused, never treated as anonymous. Revocations live in PostgreSQL, so a token
 //! revoked through one server instance is refused by all of them at once.
 
+pub mod providers;
 pub mod tokens;
 
 use chrono::{DateTime, Utc};
