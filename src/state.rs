@@ -39,6 +39,7 @@ pub struct AppState {
 impl AppState {
     /// Builds the state for `config`. Opens no connection yet.
     pub fn new(config: &Config) -> anyhow::Result<Self> {
+        crate::auth::providers::install_tls_crypto_provider();
         Ok(Self {
             database: Database::connect(&config.database)?,
             tokens: Arc::new(TokenService::new(&config.jwt)),

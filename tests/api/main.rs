@@ -20,6 +20,7 @@ mod migrations;
 mod pagination;
 mod posts;
 mod properties;
+mod providers;
 mod rate_limits;
 mod request_ids;
 mod schema;

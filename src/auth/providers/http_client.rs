@@ -29,9 +29,17 @@ pub struct ProviderHttpClient {
     client: reqwest::Client,
 }
 
+/// Makes ring the process's rustls crypto provider, which reqwest clients built without a TLS
+/// configuration of their own use. Idempotent.
+pub fn install_tls_crypto_provider() {
+    // Fails only when a provider is installed already, which is what we want.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 impl ProviderHttpClient {
     /// Builds the client.
     pub fn new() -> anyhow::Result<Self> {
+        install_tls_crypto_provider();
         let roots = rustls::RootCertStore {
             roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
         };

@@ -20,7 +20,7 @@ use std::time::Duration;
 use futures_util::future::BoxFuture;
 use url::Url;
 
-pub use http_client::{HttpFailure, ProviderHttpClient};
+pub use http_client::{HttpFailure, ProviderHttpClient, install_tls_crypto_provider};
 
 use crate::config::{AuthConfig, ProviderName};
 use crate::error::AppError;
