@@ -1,4 +1,5 @@
-//! Typed ids: a user's, a post's and an access token's ids are distinct types, so no query can
+//! Typed ids: a user's, a post's, an identity's, a sign-in flow's and an access token's ids are
+//! distinct types, so no query can
 //! be handed one in place of another.
 //!
 //! Each wraps the text of its `text` column. An id comes from the database, from the server
@@ -52,4 +53,14 @@ text_id! {
 text_id! {
     /// An access token's id, its `jti` claim (`token_blacklist.jti`).
     TokenId
+}
+
+text_id! {
+    /// An identity's id (`identities.id`): `identity_` and a time-ordered UUID.
+    IdentityId
+}
+
+text_id! {
+    /// A sign-in flow's key (`auth_flows.state_hash`): the SHA-256 hex of its `state`.
+    FlowStateHash
 }

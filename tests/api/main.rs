@@ -9,6 +9,7 @@
 
 mod support;
 
+mod accounts;
 mod auth;
 mod browser;
 mod cli;
