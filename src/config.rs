@@ -12,6 +12,14 @@ use std::time::Duration;
 use ipnet::IpNet;
 use secrecy::{ExposeSecret, SecretString};
 
+mod auth;
+
+pub use auth::{
+    APPLE_ISSUER, AppleConfig, AuthConfig, DEFAULT_FLOW_TTL_SECONDS, DEFAULT_OIDC_SCOPES,
+    GOOGLE_ISSUER, KAKAO_ISSUER, NAVER_AUTHORIZE_URL, NAVER_TOKEN_URL, NAVER_USERINFO_URL,
+    NaverConfig, OidcProviderConfig, ProviderName, is_loopback,
+};
+
 /// The default `DATABASE_URL`: the local PostgreSQL server, database `festapi`.
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/festapi";
 /// The default `FESTAPI_ADDR`.
@@ -118,6 +126,8 @@ pub struct Config {
     pub rate_limits: RateLimitConfig,
     /// Which reverse proxies may say who the client is.
     pub proxies: ProxyConfig,
+    /// Sign-in through identity providers.
+    pub auth: AuthConfig,
 }
 
 /// Bounds on what one GraphQL request may ask of the server, checked before it runs.
@@ -399,6 +409,7 @@ impl Config {
             cors_allowed_headers: cors_allowed_headers(read("CORS_ALLOWED_HEADERS"))?,
             rate_limits,
             proxies,
+            auth: auth::auth_config(&read)?,
         })
     }
 }
@@ -639,12 +650,12 @@ impl DatabaseConfig {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use std::collections::HashMap;
 
     use super::*;
 
-    fn config_from(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    pub(super) fn config_from(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
         let vars: HashMap<String, String> = pairs
             .iter()
             .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))

@@ -33,6 +33,16 @@ pub enum AppError {
         /// What is wrong with it.
         message: Cow<'static, str>,
     },
+    /// A new identity's e-mail address belongs to an existing account, which must be signed in
+    /// to first and the identity linked to it explicitly: accounts are never joined by e-mail.
+    #[error(
+        "an account with this e-mail address already exists: sign in with {provider}, then link \
+         this provider to it"
+    )]
+    AccountExists {
+        /// A provider the existing account signs in with.
+        provider: String,
+    },
     /// The client has used up its request allowance for now.
     #[error("too many requests: retry in {retry_after_seconds} s")]
     RateLimited {
@@ -58,6 +68,7 @@ impl AppError {
             Self::Forbidden(_) => "FORBIDDEN",
             Self::NotFound(_) => "NOT_FOUND",
             Self::InvalidInput { .. } => "BAD_USER_INPUT",
+            Self::AccountExists { .. } => "ACCOUNT_EXISTS",
             Self::RateLimited { .. } => "RATE_LIMITED",
             Self::Unavailable(_) => "SERVICE_UNAVAILABLE",
             Self::Internal(_) => "INTERNAL_SERVER_ERROR",
@@ -82,6 +93,7 @@ impl AppError {
             | Self::Forbidden(_)
             | Self::NotFound(_)
             | Self::InvalidInput { .. }
+            | Self::AccountExists { .. }
             | Self::RateLimited { .. } => {}
         }
     }
@@ -145,6 +157,15 @@ mod tests {
             AppError::InvalidInput { field: "title", .. }
         ));
         assert_eq!(error.to_string(), "title must not be empty");
+    }
+
+    #[test]
+    fn account_exists_has_its_code_and_names_the_provider_to_use() {
+        let error = AppError::AccountExists {
+            provider: "google".into(),
+        };
+        assert_eq!(error.code(), "ACCOUNT_EXISTS");
+        assert!(error.to_string().contains("sign in with google"), "{error}");
     }
 
     #[test]

@@ -46,6 +46,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     }
     prepare_database(&config.database).await?;
     let state = AppState::new(&config)?;
+    // Sign-in with a provider that could not be reached answers 503 until a retry reaches it.
+    let providers = state.providers.start().await;
     let listener = TcpListener::bind(config.addr)
         .await
         .with_context(|| format!("FESTAPI_ADDR: cannot listen on {}", config.addr))?;
@@ -83,6 +85,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     };
     purge.abort();
     cleanup.abort();
+    providers.abort();
     tracing::info!("FestAPI stopped");
     served
 }

@@ -3,8 +3,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::auth::providers::Providers;
 use crate::auth::tokens::TokenService;
-use crate::config::{AppEnv, Config, CorsOrigins, GraphqlLimits, ProxyConfig};
+use crate::config::{AppEnv, AuthConfig, Config, CorsOrigins, GraphqlLimits, ProxyConfig};
 use crate::db::Database;
 use crate::rate_limit::RateLimits;
 
@@ -29,11 +30,16 @@ pub struct AppState {
     pub rate_limits: Arc<RateLimits>,
     /// The reverse proxies whose word on a client's address is taken.
     pub proxies: ProxyConfig,
+    /// The identity providers people sign in with.
+    pub providers: Arc<Providers>,
+    /// Sign-in settings: public URL, allowed redirects, how long a sign-in may take.
+    pub auth: Arc<AuthConfig>,
 }
 
 impl AppState {
     /// Builds the state for `config`. Opens no connection yet.
     pub fn new(config: &Config) -> anyhow::Result<Self> {
+        crate::auth::providers::install_tls_crypto_provider();
         Ok(Self {
             database: Database::connect(&config.database)?,
             tokens: Arc::new(TokenService::new(&config.jwt)),
@@ -44,6 +50,8 @@ impl AppState {
             cors_allowed_headers: config.cors_allowed_headers.clone(),
             rate_limits: Arc::new(RateLimits::new(&config.rate_limits)),
             proxies: config.proxies.clone(),
+            providers: Arc::new(Providers::new(&config.auth)?),
+            auth: Arc::new(config.auth.clone()),
         })
     }
 }

@@ -1,10 +1,12 @@
-//! Who is making a request: access tokens, refresh tokens, and the session a token opens.
+//! Who is making a request: access tokens, refresh tokens, the session a token opens, and the
+//! identity providers people sign in with.
 //!
 //! A request is anonymous when it carries no token. A token that is malformed, forged or
 //! expired, or whose session has ended or expired, is refused, never treated as anonymous.
 //! Sessions live in PostgreSQL, so a session ended through one server instance is refused by
 //! all of them at once.
 
+pub mod providers;
 pub mod refresh_tokens;
 pub mod tokens;
 

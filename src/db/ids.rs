@@ -1,5 +1,5 @@
-//! Typed ids: a user's, a post's and a session's ids are distinct types, so no query can be
-//! handed one in place of another.
+//! Typed ids: a user's, a post's, a session's, an identity's and a sign-in flow's ids are
+//! distinct types, so no query can be handed one in place of another.
 //!
 //! Each wraps the text of its `text` column. An id comes from the database, from the server
 //! minting a new one, or from client input that has been checked first; `from_trusted` is the
@@ -53,4 +53,14 @@ text_id! {
     /// A session's id (`sessions.id`, the `sid` claim of its access tokens): `session_` and a
     /// time-ordered UUID.
     SessionId
+}
+
+text_id! {
+    /// An identity's id (`identities.id`): `identity_` and a time-ordered UUID.
+    IdentityId
+}
+
+text_id! {
+    /// A sign-in flow's key (`auth_flows.state_hash`): the SHA-256 hex of its `state`.
+    FlowStateHash
 }

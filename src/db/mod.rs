@@ -5,7 +5,9 @@
 //! with server-side time limits, so no statement or idle transaction can hold a connection
 //! forever, and the pool has a wait timeout, so a request never hangs waiting for one.
 
+pub mod auth_flows;
 mod errors;
+pub mod identities;
 pub mod ids;
 pub mod migrations;
 pub mod models;

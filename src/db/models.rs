@@ -4,9 +4,9 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use ipnet::IpNet;
 
-use crate::db::ids::{PostId, SessionId, UserId};
+use crate::db::ids::{FlowStateHash, IdentityId, PostId, SessionId, UserId};
 use crate::db::pagination::{Keyed, Keyset};
-use crate::db::schema::{posts, refresh_tokens, sessions, users};
+use crate::db::schema::{auth_flows, identities, posts, refresh_tokens, sessions, users};
 
 /// A user as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, QueryableByName, Selectable, Identifiable)]
@@ -30,6 +30,10 @@ pub struct UserRow {
     pub created_at: DateTime<Utc>,
     /// When the row last changed.
     pub updated_at: DateTime<Utc>,
+    /// Whether the user set `name` themselves, so sign-ins leave it.
+    pub name_set_by_user: bool,
+    /// Whether the user set (or removed) `picture` themselves, so sign-ins leave it.
+    pub picture_set_by_user: bool,
 }
 
 impl Keyed for UserRow {
@@ -69,6 +73,68 @@ pub struct UserChanges {
     pub name: Option<String>,
     /// A new picture: `Some(None)` removes it.
     pub picture: Option<Option<String>>,
+    /// A new e-mail verification flag.
+    pub verified_email: Option<bool>,
+    /// Set when the user changes the name themselves.
+    pub name_set_by_user: Option<bool>,
+    /// Set when the user changes the picture themselves.
+    pub picture_set_by_user: Option<bool>,
+}
+
+/// An identity as stored: one person at one provider.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = identities, check_for_backend(diesel::pg::Pg))]
+pub struct IdentityRow {
+    /// `identity_` and a time-ordered UUID.
+    pub id: IdentityId,
+    /// The user this identity signs in.
+    pub user_id: UserId,
+    /// The provider, e.g. `google`.
+    pub provider: String,
+    /// The provider's id of the person (`sub`).
+    pub subject: String,
+    /// The address the provider gave at the last sign-in.
+    pub email: Option<String>,
+    /// When the identity was first used.
+    pub created_at: DateTime<Utc>,
+}
+
+/// An identity about to be inserted.
+#[derive(Debug, Insertable)]
+#[diesel(table_name = identities)]
+pub struct NewIdentity<'a> {
+    /// See [`IdentityRow::id`].
+    pub id: &'a IdentityId,
+    /// See [`IdentityRow::user_id`].
+    pub user_id: &'a UserId,
+    /// See [`IdentityRow::provider`].
+    pub provider: &'a str,
+    /// See [`IdentityRow::subject`].
+    pub subject: &'a str,
+    /// See [`IdentityRow::email`].
+    pub email: Option<&'a str>,
+}
+
+/// A browser sign-in waiting for the provider to send the browser back.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = auth_flows, check_for_backend(diesel::pg::Pg))]
+pub struct AuthFlowRow {
+    /// The SHA-256 hex of the `state` sent to the provider.
+    pub state_hash: FlowStateHash,
+    /// The provider the flow was started with.
+    pub provider: String,
+    /// The nonce the `id_token` must carry.
+    pub nonce: String,
+    /// The PKCE verifier whose challenge the provider got.
+    pub pkce_verifier: String,
+    /// Where to send the browser afterwards, already checked against the allowed redirects.
+    pub redirect_to: Option<String>,
+    /// The SHA-256 hex of the value of the browser-binding cookie.
+    pub binding_hash: String,
+    /// When the flow started.
+    pub created_at: DateTime<Utc>,
+    /// When the flow stops being accepted.
+    pub expires_at: DateTime<Utc>,
 }
 
 /// A post as stored.

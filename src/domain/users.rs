@@ -2,9 +2,9 @@
 
 use uuid::Uuid;
 
-use crate::db::ids::UserId;
-use crate::db::models::{NewUser, UserChanges, UserRow};
-use crate::db::{Database, users};
+use crate::db::ids::{IdentityId, UserId};
+use crate::db::models::{NewIdentity, NewUser, UserChanges, UserRow};
+use crate::db::{Database, identities, users};
 use crate::domain::pagination::{Page, PageRequest};
 use crate::domain::validation::{storable, trimmed_text};
 use crate::error::AppError;
@@ -106,13 +106,19 @@ pub async fn update_profile(
     name: Option<&str>,
     picture: Patch<&str>,
 ) -> Result<UserRow, AppError> {
+    let name = name.map(valid_name).transpose()?;
+    let picture = match picture {
+        Patch::Keep => None,
+        Patch::Clear => Some(None),
+        Patch::Set(url) => Some(Some(valid_picture(url)?)),
+    };
+    // What the user sets is theirs: later sign-ins leave it alone.
     let changes = UserChanges {
-        name: name.map(valid_name).transpose()?,
-        picture: match picture {
-            Patch::Keep => None,
-            Patch::Clear => Some(None),
-            Patch::Set(url) => Some(Some(valid_picture(url)?)),
-        },
+        name_set_by_user: name.is_some().then_some(true),
+        picture_set_by_user: picture.is_some().then_some(true),
+        name,
+        picture,
+        verified_email: None,
     };
     let mut connection = database.connection().await?;
     if changes.name.is_none() && changes.picture.is_none() {
@@ -151,10 +157,25 @@ pub async fn find_or_create_local(
         provider: LOCAL_PROVIDER,
         provider_id: &provider_id,
     };
-    users::insert_if_absent(&mut connection, &user).await?;
+    if users::insert_if_absent(&mut connection, &user).await? == 1 {
+        // Every account signs in through at least one identity; this one is FestAPI's own.
+        let identity = NewIdentity {
+            id: &new_identity_id(),
+            user_id: &id,
+            provider: LOCAL_PROVIDER,
+            subject: &provider_id,
+            email: Some(&email),
+        };
+        identities::insert_if_absent(&mut connection, &identity).await?;
+    }
     users::find_by_email(&mut connection, &email)
         .await?
         .ok_or_else(|| AppError::internal(anyhow::anyhow!("user {email:?} vanished after insert")))
+}
+
+/// A new identity id: `identity_` and a time-ordered UUID.
+pub(crate) fn new_identity_id() -> IdentityId {
+    IdentityId::from_trusted(format!("identity_{}", Uuid::now_v7()))
 }
 
 #[cfg(test)]

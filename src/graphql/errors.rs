@@ -137,6 +137,7 @@ fn classify(error: &mut ServerError, request_id: &str) {
     app_error.log_cause(request_id);
     match app_error {
         AppError::InvalidInput { field, .. } => set(error, "field", field),
+        AppError::AccountExists { provider } => set(error, "provider", provider),
         AppError::Internal(_) => set(error, "requestId", request_id),
         _ => {}
     }

@@ -23,6 +23,7 @@ fn status(error: &AppError) -> StatusCode {
         AppError::Forbidden(_) => StatusCode::FORBIDDEN,
         AppError::NotFound(_) => StatusCode::NOT_FOUND,
         AppError::InvalidInput { .. } => StatusCode::BAD_REQUEST,
+        AppError::AccountExists { .. } => StatusCode::CONFLICT,
         AppError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -36,6 +37,7 @@ pub(crate) fn error_response(error: &AppError, request_id: &str) -> Response {
     match error {
         AppError::Internal(_) => extensions["requestId"] = request_id.into(),
         AppError::InvalidInput { field, .. } => extensions["field"] = (*field).into(),
+        AppError::AccountExists { provider } => extensions["provider"] = provider.as_str().into(),
         _ => {}
     }
     let body = json!({ "errors": [{ "message": error.to_string(), "extensions": extensions }] });

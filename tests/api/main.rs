@@ -9,6 +9,7 @@
 
 mod support;
 
+mod accounts;
 mod auth;
 mod browser;
 mod cli;
@@ -21,6 +22,7 @@ mod migrations;
 mod pagination;
 mod posts;
 mod properties;
+mod providers;
 mod rate_limits;
 mod request_ids;
 mod schema;

@@ -51,6 +51,8 @@ async fn migrations_run_revert_and_run_again() {
         table_names(&database.url).await,
         [
             "__diesel_schema_migrations",
+            "auth_flows",
+            "identities",
             "posts",
             "refresh_tokens",
             "sessions",

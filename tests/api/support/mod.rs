@@ -3,6 +3,7 @@
 
 pub(crate) mod chromium;
 pub(crate) mod database;
+pub(crate) mod identity_provider;
 pub(crate) mod logs;
 
 use std::collections::HashMap;

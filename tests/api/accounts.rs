@@ -1,0 +1,220 @@
+//! Accounts and identities: a person is (provider, subject), accounts are never joined by
+//! e-mail, and sign-ins refresh what the user did not set themselves.
+
+use festapi::AppError;
+use festapi::auth::providers::Profile;
+use festapi::config::ProviderName;
+use festapi::db::migrations;
+use festapi::db::models::UserRow;
+use festapi::domain::accounts;
+use festapi::domain::users::{self, Patch};
+use tokio_postgres::NoTls;
+
+use crate::support::{TestApp, TestDatabase};
+
+fn profile(subject: &str, email: &str, name: &str) -> Profile {
+    Profile {
+        subject: subject.into(),
+        email: Some(email.into()),
+        email_verified: true,
+        name: Some(name.into()),
+        picture: Some(format!("https://pictures.example.test/{subject}.png")),
+    }
+}
+
+async fn sign_in(
+    app: &TestApp,
+    provider: ProviderName,
+    profile: Profile,
+) -> Result<UserRow, AppError> {
+    accounts::sign_in(&app.state.database, provider, &profile).await
+}
+
+/// Ada's first sign-in, through Google.
+async fn ada_at_google(app: &TestApp) -> UserRow {
+    sign_in(
+        app,
+        ProviderName::Google,
+        profile("g-1", "ada@example.test", "Ada"),
+    )
+    .await
+    .unwrap()
+}
+
+async fn count(app: &TestApp, table: &str) -> i64 {
+    let client = app.database.admin_client().await;
+    client
+        .query_one(&format!("SELECT count(*) FROM {table}"), &[])
+        .await
+        .unwrap()
+        .get(0)
+}
+
+#[tokio::test]
+async fn a_first_sign_in_creates_the_account_and_its_identity() {
+    let app = TestApp::new().await;
+
+    let user = ada_at_google(&app).await;
+
+    assert_eq!(user.id.as_str(), "google_g-1");
+    assert_eq!(user.email, "ada@example.test");
+    assert_eq!(user.name, "Ada");
+    assert!(user.verified_email);
+    assert_eq!(
+        user.picture.as_deref(),
+        Some("https://pictures.example.test/g-1.png")
+    );
+    let again = ada_at_google(&app).await;
+    assert_eq!(again.id, user.id);
+    assert_eq!(count(&app, "users").await, 1);
+    assert_eq!(count(&app, "identities").await, 1);
+}
+
+#[tokio::test]
+async fn a_new_identity_with_a_taken_address_is_refused_and_creates_nothing() {
+    let app = TestApp::new().await;
+    ada_at_google(&app).await;
+
+    // Same address, other provider, other person as far as we can know.
+    let error = sign_in(
+        &app,
+        ProviderName::Kakao,
+        profile("k-9", "ADA@example.test", "Mallory"),
+    )
+    .await
+    .unwrap_err();
+
+    assert_eq!(error.code(), "ACCOUNT_EXISTS");
+    assert!(matches!(&error, AppError::AccountExists { provider } if provider == "google"));
+    assert_eq!(count(&app, "users").await, 1);
+    assert_eq!(count(&app, "identities").await, 1);
+}
+
+#[tokio::test]
+async fn a_linked_identity_signs_in_to_the_same_account() {
+    let app = TestApp::new().await;
+    let database = &app.state.database;
+    let user = ada_at_google(&app).await;
+
+    accounts::link(
+        database,
+        &user.id,
+        ProviderName::Kakao,
+        &profile("k-1", "ada@example.test", "Ada"),
+    )
+    .await
+    .unwrap();
+    let through_kakao = sign_in(
+        &app,
+        ProviderName::Kakao,
+        profile("k-1", "ada@example.test", "Ada"),
+    )
+    .await
+    .unwrap();
+
+    assert_eq!(through_kakao.id, user.id);
+    assert_eq!(count(&app, "identities").await, 2);
+
+    // An identity that signs in to one account cannot be linked to another.
+    let other = app.create_user("bob").await;
+    let error = accounts::link(
+        database,
+        &other.id,
+        ProviderName::Kakao,
+        &profile("k-1", "x@example.test", "X"),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(error.code(), "FORBIDDEN");
+}
+
+#[tokio::test]
+async fn sign_ins_refresh_the_profile_but_not_what_the_user_set() {
+    let app = TestApp::new().await;
+    let database = &app.state.database;
+    let user = ada_at_google(&app).await;
+
+    let mut changed = profile("g-1", "ada@example.test", "Ada Lovelace");
+    changed.picture = Some("https://pictures.example.test/new.png".into());
+    let refreshed = sign_in(&app, ProviderName::Google, changed).await.unwrap();
+    assert_eq!(refreshed.name, "Ada Lovelace");
+    assert_eq!(
+        refreshed.picture.as_deref(),
+        Some("https://pictures.example.test/new.png")
+    );
+
+    users::update_profile(database, &user.id, Some("Countess"), Patch::Clear)
+        .await
+        .unwrap();
+    let after_edit = sign_in(
+        &app,
+        ProviderName::Google,
+        profile("g-1", "ada@example.test", "Ada L."),
+    )
+    .await
+    .unwrap();
+    assert_eq!(after_edit.name, "Countess");
+    assert_eq!(after_edit.picture, None);
+}
+
+#[tokio::test]
+async fn accounts_issued_by_the_command_line_have_their_own_identity() {
+    let app = TestApp::new().await;
+    let user = app.create_user("carol").await;
+    assert_eq!(count(&app, "identities").await, 1);
+    let client = app.database.admin_client().await;
+    let row = client
+        .query_one("SELECT user_id, provider FROM identities", &[])
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), user.id.as_str());
+    assert_eq!(row.get::<_, String>(1), "festapi");
+}
+
+#[tokio::test]
+async fn existing_users_get_their_identity_when_the_identities_migration_runs() {
+    let database = TestDatabase::migrated().await;
+    let reverted = migrations::revert_last(&database.url).await.unwrap();
+    assert_eq!(
+        reverted.as_deref(),
+        Some("2026-11-25-130000_create_identities_and_auth_flows")
+    );
+    let (client, connection) = tokio_postgres::connect(&database.url, NoTls).await.unwrap();
+    tokio::spawn(connection);
+    client
+        .batch_execute(
+            "INSERT INTO users (id, email, name, provider, provider_id) \
+             VALUES ('google_42', 'old@example.test', 'Old Timer', 'google', '42')",
+        )
+        .await
+        .unwrap();
+
+    migrations::run_pending(&database.url).await.unwrap();
+
+    let row = client
+        .query_one(
+            "SELECT user_id, provider, subject, email FROM identities",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), "google_42");
+    assert_eq!(row.get::<_, String>(1), "google");
+    assert_eq!(row.get::<_, String>(2), "42");
+    assert_eq!(
+        row.get::<_, Option<String>>(3).as_deref(),
+        Some("old@example.test")
+    );
+    drop(client);
+
+    // The migrated identity signs in to the old account.
+    let app = TestApp::on_database(database).await;
+    let user = sign_in(
+        &app,
+        ProviderName::Google,
+        profile("42", "old@example.test", "Old Timer"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(user.id.as_str(), "google_42");
+}
