@@ -7,6 +7,7 @@ use async_graphql::{Context, Guard};
 
 use crate::auth::Session;
 use crate::domain::sessions::MAX_USER_AGENT_CHARS;
+use crate::domain::sign_in::Client;
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -43,6 +44,14 @@ impl RequestContext {
             request_id,
             user_agent,
             client_ip,
+        }
+    }
+
+    /// The client this request comes from, as sign-in records it.
+    pub(crate) fn client(&self) -> Client<'_> {
+        Client {
+            user_agent: self.user_agent.as_deref(),
+            ip: Some(self.client_ip),
         }
     }
 }
