@@ -8,13 +8,23 @@
 
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{TimeDelta, Utc};
+use sha2::{Digest as _, Sha256};
 use url::Url;
 
-use crate::auth::providers::{CodeExchange, IdentityProvider, Profile, Providers, callback_url};
+use crate::auth::providers::{
+    AuthorizationRequest, CodeExchange, IdentityProvider, Profile, Providers, callback_url,
+    login_url,
+};
 use crate::auth::tokens::TokenService;
-use crate::config::{AuthConfig, ProviderName};
-use crate::db::Database;
+use crate::config::{AuthConfig, ProviderName, is_loopback};
+use crate::db::ids::FlowStateHash;
+use crate::db::models::AuthFlowRow;
+use crate::db::{Database, auth_flows};
 use crate::domain::accounts;
 use crate::domain::sessions::{self, SignIn, SignedIn};
 use crate::error::AppError;
@@ -50,6 +60,101 @@ pub struct CodeLogin<'a> {
     pub code_verifier: Option<&'a str>,
     /// The nonce the `id_token` must carry, when the app sent one.
     pub nonce: Option<&'a str>,
+}
+
+/// A browser sign-in sent off to its provider.
+#[derive(Debug)]
+pub struct StartedFlow {
+    /// Where the browser goes: the provider's authorization URL.
+    pub location: Url,
+    /// The value of the cookie binding the flow to this browser; only its hash is stored.
+    pub binding: String,
+    /// The path the cookie is sent back to: `/auth/{provider}` under the public URL.
+    pub cookie_path: String,
+    /// Whether the cookie is `Secure`: always, except when the server is on a loopback host.
+    pub secure_cookie: bool,
+    /// Whether the provider answers with a cross-site form POST, so the cookie must be
+    /// `SameSite=None` (and `Secure`) rather than `Lax`.
+    pub cross_site_callback: bool,
+    /// How long the flow, and so the cookie, lasts.
+    pub lifetime: Duration,
+}
+
+/// Starts a browser sign-in with `provider`: stores a single-use `state`, `nonce` and PKCE
+/// verifier for `AUTH_FLOW_TTL_SECONDS`, and says where to send the browser. `redirect_to`,
+/// where the browser goes once signed in, must match `AUTH_ALLOWED_REDIRECTS`.
+pub async fn start_browser_flow(
+    database: &Database,
+    providers: &Providers,
+    auth: &AuthConfig,
+    provider: ProviderName,
+    redirect_to: Option<&str>,
+) -> Result<StartedFlow, AppError> {
+    let redirect_to = redirect_to
+        .map(|value| allowed_redirect_to(auth, value))
+        .transpose()?;
+    let identity_provider = configured(providers, provider)?;
+    let public_url = auth.public_url.as_ref().ok_or_else(|| {
+        AppError::internal(anyhow::anyhow!(
+            "{provider} is configured without AUTH_PUBLIC_URL"
+        ))
+    })?;
+    let state = random_value()?;
+    let nonce = random_value()?;
+    let pkce_verifier = random_value()?;
+    let binding = random_value()?;
+    let redirect_uri = callback_url(public_url, provider);
+    let location = identity_provider.authorization_url(&AuthorizationRequest {
+        redirect_uri: &redirect_uri,
+        state: &state,
+        nonce: &nonce,
+        pkce_verifier: &pkce_verifier,
+    })?;
+    let now = Utc::now();
+    let flow = AuthFlowRow {
+        state_hash: FlowStateHash::from_trusted(sha256_hex(&state)),
+        provider: provider.as_str().to_owned(),
+        nonce,
+        pkce_verifier,
+        redirect_to: redirect_to.map(String::from),
+        binding_hash: sha256_hex(&binding),
+        created_at: now,
+        expires_at: now + TimeDelta::from_std(auth.flow_ttl).map_err(AppError::internal)?,
+    };
+    let mut connection = database.connection().await?;
+    auth_flows::insert(&mut connection, &flow).await?;
+    Ok(StartedFlow {
+        location,
+        binding,
+        cookie_path: login_url(public_url, provider).path().to_owned(),
+        secure_cookie: !is_loopback(public_url),
+        cross_site_callback: identity_provider.posts_callback_form(),
+        lifetime: auth.flow_ttl,
+    })
+}
+
+/// Forgets browser flows that expired unfinished; returns how many.
+pub async fn purge_expired_flows(database: &Database) -> Result<usize, AppError> {
+    let mut connection = database.connection().await?;
+    Ok(auth_flows::purge_expired(&mut connection).await?)
+}
+
+/// `value` as a `redirect_to`: an absolute URL `AUTH_ALLOWED_REDIRECTS` admits.
+fn allowed_redirect_to(auth: &AuthConfig, value: &str) -> Result<Url, AppError> {
+    allowed_url(auth, "redirect_to", value, None)
+}
+
+/// 256 random bits in base64url (43 characters): a `state`, nonce, PKCE verifier or binding.
+fn random_value() -> Result<String, AppError> {
+    let mut random = [0_u8; 32];
+    getrandom::fill(&mut random)
+        .map_err(|error| AppError::internal(anyhow::anyhow!("no secure random bytes: {error}")))?;
+    Ok(URL_SAFE_NO_PAD.encode(random))
+}
+
+/// The SHA-256 of `value` in lowercase hex.
+fn sha256_hex(value: &str) -> String {
+    format!("{:x}", Sha256::digest(value.as_bytes()))
 }
 
 /// Signs in the person `profile` describes, as `provider` vouches for them, from `client`:
@@ -131,28 +236,46 @@ fn allowed_redirect_uri(
     provider: ProviderName,
     value: &str,
 ) -> Result<Url, AppError> {
-    let refused = |why: &str| AppError::invalid_input("redirectUri", why.to_owned());
-    if value.len() > MAX_REDIRECT_URI_BYTES {
-        return Err(refused("the redirect URI is too long"));
-    }
-    let url =
-        Url::parse(value.trim()).map_err(|_| refused("the redirect URI is not an absolute URL"))?;
     let own_callback = auth
         .public_url
         .as_ref()
-        .is_some_and(|public_url| callback_url(public_url, provider) == url);
-    if own_callback
+        .map(|public_url| callback_url(public_url, provider));
+    allowed_url(auth, "redirectUri", value, own_callback.as_ref())
+}
+
+/// `value`, the argument `field`, as a URL to send a browser or a code back to: `own_callback`,
+/// or one `AUTH_ALLOWED_REDIRECTS` admits; BAD_USER_INPUT on `field` otherwise.
+fn allowed_url(
+    auth: &AuthConfig,
+    field: &'static str,
+    value: &str,
+    own_callback: Option<&Url>,
+) -> Result<Url, AppError> {
+    if value.len() > MAX_REDIRECT_URI_BYTES {
+        return Err(AppError::invalid_input(
+            field,
+            format!("`{field}` is longer than {MAX_REDIRECT_URI_BYTES} bytes"),
+        ));
+    }
+    let url = Url::parse(value.trim())
+        .map_err(|_| AppError::invalid_input(field, format!("`{field}` is not an absolute URL")))?;
+    let admitted = own_callback == Some(&url)
         || auth
             .allowed_redirects
             .iter()
-            .any(|allowed| admits(allowed, &url))
-    {
-        Ok(url)
-    } else {
-        Err(refused(
-            "the redirect URI is neither this server's callback nor one of AUTH_ALLOWED_REDIRECTS",
-        ))
+            .any(|allowed| admits(allowed, &url));
+    if admitted {
+        return Ok(url);
     }
+    let expected = if own_callback.is_some() {
+        "this server's callback or one of AUTH_ALLOWED_REDIRECTS"
+    } else {
+        "one of AUTH_ALLOWED_REDIRECTS"
+    };
+    Err(AppError::invalid_input(
+        field,
+        format!("`{field}` is not {expected}"),
+    ))
 }
 
 /// Whether `allowed` admits `url`: the same scheme, host and port, and a path that equals the

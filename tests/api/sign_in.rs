@@ -32,6 +32,14 @@ const LINK: &str = "mutation($provider: AuthProvider!, $code: String!, $redirect
 
 /// A server signing people in with `providers`, each a test provider and its name.
 async fn app_with(providers: &[(&TestIdentityProvider, &str)]) -> TestApp {
+    app_with_settings(providers, &[]).await
+}
+
+/// A server signing people in with `providers`, with `settings` on top.
+async fn app_with_settings(
+    providers: &[(&TestIdentityProvider, &str)],
+    settings: &[(&str, &str)],
+) -> TestApp {
     let mut builder = TestApp::builder()
         .with_env("AUTH_PUBLIC_URL", PUBLIC_URL)
         .with_env("AUTH_ALLOWED_REDIRECTS", "http://localhost:3000/signed-in");
@@ -39,6 +47,9 @@ async fn app_with(providers: &[(&TestIdentityProvider, &str)]) -> TestApp {
         for (variable, value) in idp.settings(name) {
             builder = builder.with_env(&variable, &value);
         }
+    }
+    for (variable, value) in settings {
+        builder = builder.with_env(variable, value);
     }
     builder.start().await
 }
@@ -561,4 +572,211 @@ async fn a_provider_that_cannot_be_reached_is_service_unavailable() {
     for reply in [by_id_token, by_code] {
         assert_refused_storing_nothing(&app, &reply, "SERVICE_UNAVAILABLE", None).await;
     }
+}
+
+/// `GET /auth/{provider}` with `query`, as a browser that does not follow the redirect.
+async fn start_browser_flow(app: &TestApp, provider: &str, query: &str) -> reqwest::Response {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(app.url(&format!("/auth/{provider}{query}")))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The stored flows: provider, state hash, nonce, PKCE verifier, redirect_to, binding hash,
+/// and seconds to expiry.
+async fn stored_flows(
+    app: &TestApp,
+) -> Vec<(String, String, String, String, Option<String>, String, f64)> {
+    let client = app.database.admin_client().await;
+    client
+        .query(
+            "SELECT provider, state_hash, nonce, pkce_verifier, redirect_to, binding_hash, \
+             extract(epoch FROM expires_at - now())::float8 FROM auth_flows",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| {
+            (
+                row.get(0),
+                row.get(1),
+                row.get(2),
+                row.get(3),
+                row.get(4),
+                row.get(5),
+                row.get(6),
+            )
+        })
+        .collect()
+}
+
+fn sha256_hex(value: &str) -> String {
+    format!("{:x}", Sha256::digest(value.as_bytes()))
+}
+
+#[tokio::test]
+async fn a_browser_flow_stores_its_secrets_and_sends_the_browser_to_the_provider() {
+    let idp = TestIdentityProvider::start(Shape::Oidc).await;
+    let app = app_with(&[(&idp, "oidc")]).await;
+
+    let response = start_browser_flow(
+        &app,
+        "oidc",
+        "?redirect_to=http://localhost:3000/signed-in/x",
+    )
+    .await;
+
+    assert_eq!(response.status(), reqwest::StatusCode::SEE_OTHER);
+    let location = Url::parse(response.headers()["location"].to_str().unwrap()).unwrap();
+    assert!(
+        location
+            .as_str()
+            .starts_with(&format!("{}/authorize?", idp.issuer))
+    );
+    let sent: std::collections::HashMap<String, String> =
+        location.query_pairs().into_owned().collect();
+    assert_eq!(sent["redirect_uri"], callback("oidc"));
+    assert_eq!(sent["code_challenge_method"], "S256");
+    let cookie = response.headers()["set-cookie"].to_str().unwrap();
+    let binding = cookie
+        .strip_prefix("festapi_auth_flow=")
+        .and_then(|rest| rest.split(';').next())
+        .unwrap();
+    assert_eq!(binding.len(), 43);
+    for attribute in ["Path=/auth/oidc", "Max-Age=600", "HttpOnly", "SameSite=Lax"] {
+        assert!(cookie.contains(attribute), "{cookie}");
+    }
+    // The public URL is on loopback, where browsers would drop a Secure cookie sent over http.
+    assert!(!cookie.contains("Secure"), "{cookie}");
+    let flows = stored_flows(&app).await;
+    assert_eq!(flows.len(), 1);
+    let (provider, state_hash, nonce, verifier, redirect_to, binding_hash, expires_in) = &flows[0];
+    assert_eq!(provider, "oidc");
+    assert_eq!(*state_hash, sha256_hex(&sent["state"]));
+    assert_eq!(*nonce, sent["nonce"]);
+    assert_eq!(
+        URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes())),
+        sent["code_challenge"]
+    );
+    assert_eq!(
+        redirect_to.as_deref(),
+        Some("http://localhost:3000/signed-in/x")
+    );
+    assert_eq!(*binding_hash, sha256_hex(binding));
+    assert!((590.0..=600.0).contains(expires_in), "{expires_in}");
+    // The state and the binding are stored only as hashes.
+    assert_ne!(*state_hash, sent["state"]);
+}
+
+#[tokio::test]
+async fn each_browser_flow_gets_its_own_secrets() {
+    let idp = TestIdentityProvider::start(Shape::Oidc).await;
+    let app = app_with(&[(&idp, "oidc")]).await;
+
+    start_browser_flow(&app, "oidc", "").await;
+    start_browser_flow(&app, "oidc", "").await;
+
+    let flows = stored_flows(&app).await;
+    assert_eq!(flows.len(), 2);
+    assert_ne!(flows[0].1, flows[1].1);
+    assert_ne!(flows[0].2, flows[1].2);
+    assert_ne!(flows[0].3, flows[1].3);
+    assert_ne!(flows[0].5, flows[1].5);
+    assert_eq!(flows[0].4, None);
+}
+
+#[tokio::test]
+async fn apples_browser_flow_cookie_survives_its_cross_site_form_post() {
+    let idp = TestIdentityProvider::start(Shape::Apple).await;
+    let app = app_with(&[(&idp, "apple")]).await;
+
+    let response = start_browser_flow(&app, "apple", "").await;
+
+    assert_eq!(response.status(), reqwest::StatusCode::SEE_OTHER);
+    let cookie = response.headers()["set-cookie"].to_str().unwrap();
+    assert!(cookie.contains("SameSite=None"), "{cookie}");
+    assert!(cookie.contains("Secure"), "{cookie}");
+}
+
+#[tokio::test]
+async fn browser_flows_that_cannot_start_store_nothing() {
+    let idp = TestIdentityProvider::start(Shape::Oidc).await;
+    let app = app_with(&[(&idp, "oidc")]).await;
+    let cases = [
+        (
+            "oidc",
+            "?redirect_to=http://localhost:3000.evil.net/signed-in",
+            400,
+            "BAD_USER_INPUT",
+        ),
+        (
+            "oidc",
+            "?redirect_to=http://localhost:3000/signed-inx",
+            400,
+            "BAD_USER_INPUT",
+        ),
+        ("oidc", "?redirect_to=/relative", 400, "BAD_USER_INPUT"),
+        ("google", "", 400, "BAD_USER_INPUT"),
+        ("github", "", 404, "NOT_FOUND"),
+    ];
+
+    for (provider, query, status, code) in cases {
+        let response = start_browser_flow(&app, provider, query).await;
+        assert_eq!(response.status().as_u16(), status, "{provider}{query}");
+        assert!(response.headers().get("set-cookie").is_none());
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"], code, "{body}");
+        assert!(!body["message"].as_str().unwrap().is_empty());
+    }
+    assert!(stored_flows(&app).await.is_empty());
+    assert!(idp.authorizations().is_empty());
+}
+
+#[tokio::test]
+async fn expired_browser_flows_are_purged() {
+    let idp = TestIdentityProvider::start(Shape::Oidc).await;
+    let app = app_with(&[(&idp, "oidc")]).await;
+    start_browser_flow(&app, "oidc", "").await;
+    start_browser_flow(&app, "oidc", "").await;
+    let client = app.database.admin_client().await;
+    client
+        .execute(
+            "UPDATE auth_flows SET expires_at = now() - interval '1 second' \
+             WHERE state_hash = (SELECT min(state_hash) FROM auth_flows)",
+            &[],
+        )
+        .await
+        .unwrap();
+
+    let purged = festapi::domain::sign_in::purge_expired_flows(&app.state.database)
+        .await
+        .unwrap();
+
+    assert_eq!(purged, 1);
+    assert_eq!(stored_flows(&app).await.len(), 1);
+}
+
+#[tokio::test]
+async fn browser_flow_starts_count_against_the_clients_write_allowance() {
+    let idp = TestIdentityProvider::start(Shape::Oidc).await;
+    let app = app_with_settings(
+        &[(&idp, "oidc")],
+        &[("RATE_LIMIT_MUTATIONS_PER_MINUTE", "1")],
+    )
+    .await;
+
+    let first = start_browser_flow(&app, "oidc", "").await;
+    let second = start_browser_flow(&app, "oidc", "").await;
+
+    assert_eq!(first.status(), reqwest::StatusCode::SEE_OTHER);
+    assert_eq!(second.status(), reqwest::StatusCode::TOO_MANY_REQUESTS);
+    assert!(second.headers().get("retry-after").is_some());
+    let body: Value = second.json().await.unwrap();
+    assert_eq!(body["error"], "RATE_LIMITED");
+    assert_eq!(stored_flows(&app).await.len(), 1);
 }
