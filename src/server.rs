@@ -11,12 +11,13 @@ use crate::auth::tokens::TokenService;
 use crate::config::{Config, DatabaseConfig};
 use crate::db::sessions::Purged;
 use crate::db::{self, Database, migrations};
-use crate::domain::sessions;
+use crate::domain::{sessions, sign_in};
 use crate::http;
 use crate::rate_limit::RateLimits;
 use crate::state::AppState;
 
-/// How often each instance deletes sessions that have ended or expired.
+/// How often each instance deletes sessions that have ended or expired, and sign-in flows that
+/// expired unfinished.
 const PURGE_INTERVAL: Duration = Duration::from_secs(60 * 60);
 /// How often each instance forgets clients and users whose rate-limit allowance is full again.
 /// Allowances refill within a minute, so memory holds the clients of about the last two.
@@ -104,6 +105,14 @@ async fn purge_sessions(database: Database, tokens: Arc<TokenService>) {
             Err(error) => {
                 let error = anyhow::Error::from(error);
                 tracing::warn!(error = format!("{error:#}"), "purging sessions failed");
+            }
+        }
+        match sign_in::purge_expired_flows(&database).await {
+            Ok(0) => {}
+            Ok(flows) => tracing::info!(flows, "purged expired sign-in flows"),
+            Err(error) => {
+                let error = anyhow::Error::from(error);
+                tracing::warn!(error = format!("{error:#}"), "purging sign-in flows failed");
             }
         }
     }

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use crate::auth::providers::Profile;
 use crate::config::ProviderName;
-use crate::db::ids::UserId;
+use crate::db::ids::{IdentityId, UserId};
 use crate::db::models::{IdentityRow, NewIdentity, NewUser, UserChanges, UserRow};
 use crate::db::{Database, identities, users};
 use crate::domain::users::{new_identity_id, valid_email, valid_name, valid_picture};
@@ -63,13 +63,22 @@ impl CheckedProfile {
     }
 }
 
+/// An account reached through one of its identities.
+#[derive(Debug)]
+pub struct SignedInAccount {
+    /// The account.
+    pub user: UserRow,
+    /// The identity that reached it.
+    pub identity_id: IdentityId,
+}
+
 /// The account `profile` signs in to at `provider`, created when the identity is new and its
 /// e-mail address is not taken; refreshed from the profile otherwise.
 pub async fn sign_in(
     database: &Database,
     provider: ProviderName,
     profile: &Profile,
-) -> Result<UserRow, AppError> {
+) -> Result<SignedInAccount, AppError> {
     let profile = CheckedProfile::from(profile)?;
     let mut connection = database.connection().await?;
     // Twice at most: a concurrent first sign-in of the same person may create the account
@@ -78,7 +87,11 @@ pub async fn sign_in(
         if let Some((identity, user)) =
             identities::find_with_user(&mut connection, provider.as_str(), &profile.subject).await?
         {
-            return refresh(&mut connection, &identity, user, &profile).await;
+            let user = refresh(&mut connection, &identity, user, &profile).await?;
+            return Ok(SignedInAccount {
+                user,
+                identity_id: identity.id,
+            });
         }
         let Some(email) = &profile.email else {
             return Err(AppError::Unauthenticated(
@@ -89,8 +102,8 @@ pub async fn sign_in(
         if let Some(owner) = users::find_by_email(&mut connection, email).await? {
             return Err(account_exists(&mut connection, &owner).await?);
         }
-        if let Some(user) = create(&mut connection, provider, &profile, email).await? {
-            return Ok(user);
+        if let Some(account) = create(&mut connection, provider, &profile, email).await? {
+            return Ok(account);
         }
     }
     Err(AppError::unavailable(anyhow::anyhow!(
@@ -148,13 +161,14 @@ async fn create(
     provider: ProviderName,
     profile: &CheckedProfile,
     email: &str,
-) -> Result<Option<UserRow>, AppError> {
+) -> Result<Option<SignedInAccount>, AppError> {
     // `{provider}_{subject}`, as accounts have always been named, unless that is too long.
     let mut id = format!("{provider}_{}", profile.subject);
     if id.len() > crate::db::ids::MAX_ID_CHARS {
         id = format!("{provider}_{}", Uuid::now_v7().simple());
     }
     let id = UserId::from_trusted(id);
+    let identity_id = new_identity_id();
     let fallback_name;
     let name = match &profile.name {
         Some(name) => name.as_str(),
@@ -180,7 +194,7 @@ async fn create(
                     return Ok(None);
                 }
                 let identity = NewIdentity {
-                    id: &new_identity_id(),
+                    id: &identity_id,
                     user_id: &id,
                     provider: provider.as_str(),
                     subject: &profile.subject,
@@ -196,7 +210,8 @@ async fn create(
         .await;
     match created {
         Err(AppError::NotFound(_)) => Ok(None),
-        other => other,
+        Ok(user) => Ok(user.map(|user| SignedInAccount { user, identity_id })),
+        Err(error) => Err(error),
     }
 }
 

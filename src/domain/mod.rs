@@ -6,5 +6,6 @@ pub mod ids;
 pub mod pagination;
 pub mod posts;
 pub mod sessions;
+pub mod sign_in;
 pub mod users;
 mod validation;

@@ -10,6 +10,7 @@ mod operation;
 mod pagination;
 mod posts;
 mod sessions;
+mod sign_in;
 mod users;
 
 use std::sync::Arc;
@@ -37,7 +38,12 @@ const MAX_DEPTH: usize = 10;
 /// Every query.
 #[derive(MergedObject, Default)]
 #[graphql(name = "Query")]
-pub struct QueryRoot(users::UserQuery, posts::PostQuery, sessions::SessionQuery);
+pub struct QueryRoot(
+    users::UserQuery,
+    posts::PostQuery,
+    sessions::SessionQuery,
+    sign_in::SignInQuery,
+);
 
 /// Every mutation.
 #[derive(MergedObject, Default)]
@@ -46,6 +52,7 @@ pub struct MutationRoot(
     posts::PostMutation,
     users::UserMutation,
     sessions::SessionMutation,
+    sign_in::SignInMutation,
 );
 
 /// The FestAPI schema type.

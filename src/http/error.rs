@@ -61,6 +61,26 @@ pub(crate) fn error_response(error: &AppError, request_id: &str) -> Response {
     response
 }
 
+/// Renders `error` for the browser sign-in routes, which are not GraphQL:
+/// `{"error": CODE, "message": …}`, with `provider` for ACCOUNT_EXISTS.
+pub(crate) fn flow_error_response(error: &AppError, request_id: &str) -> Response {
+    error.log_cause(request_id);
+    let mut body = json!({ "error": error.code(), "message": error.to_string() });
+    if let AppError::AccountExists { provider } = error {
+        body["provider"] = provider.as_str().into();
+    }
+    let mut response = (status(error), Json(body)).into_response();
+    if let AppError::RateLimited {
+        retry_after_seconds,
+    } = error
+    {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_seconds));
+    }
+    response
+}
+
 /// A request refused before GraphQL runs it (bad content type, malformed body, ...).
 #[derive(Debug)]
 pub(crate) struct Refusal {

@@ -210,10 +210,8 @@ async fn execute(
             Ok(session) => session,
             Err(error) => return error_response(&error, &request_id),
         };
-        let context = RequestContext {
-            session,
-            request_id,
-        };
+        let user_agent = headers.get(header::USER_AGENT).map(HeaderValue::as_bytes);
+        let context = RequestContext::new(session, request_id, user_agent, client_ip);
         let response = graphql::execute(&state.schema, &state.app, request, context).await;
         format.render(&response, state.app.graphql_limits.max_response_bytes)
     }));

@@ -4,6 +4,7 @@
 //! - `GET /` serves GraphiQL outside production, and `GET /graphiql/...` the files it loads;
 //! - `GET /healthz` answers while the process runs, `GET /readyz` while PostgreSQL answers too.
 
+mod auth;
 mod client_ip;
 mod error;
 mod graphiql;
@@ -79,6 +80,7 @@ pub fn router(state: AppState) -> Router {
                 .post(graphql::post_request)
                 .fallback(graphql::other_method),
         )
+        .route("/auth/{provider}", get(auth::start))
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready));
     if !production {

@@ -1,12 +1,15 @@
 //! Accounts and identities: a person is (provider, subject), accounts are never joined by
 //! e-mail, and sign-ins refresh what the user did not set themselves.
 
+use std::net::IpAddr;
+
 use festapi::AppError;
 use festapi::auth::providers::Profile;
 use festapi::config::ProviderName;
 use festapi::db::migrations;
 use festapi::db::models::UserRow;
 use festapi::domain::accounts;
+use festapi::domain::sign_in::{self, Client};
 use festapi::domain::users::{self, Patch};
 use tokio_postgres::NoTls;
 
@@ -27,7 +30,9 @@ async fn sign_in(
     provider: ProviderName,
     profile: Profile,
 ) -> Result<UserRow, AppError> {
-    accounts::sign_in(&app.state.database, provider, &profile).await
+    accounts::sign_in(&app.state.database, provider, &profile)
+        .await
+        .map(|account| account.user)
 }
 
 /// Ada's first sign-in, through Google.
@@ -217,4 +222,73 @@ async fn existing_users_get_their_identity_when_the_identities_migration_runs() 
     .await
     .unwrap();
     assert_eq!(user.id.as_str(), "google_42");
+}
+
+#[tokio::test]
+async fn signing_in_starts_a_session_of_the_identity_from_the_client() {
+    let app = TestApp::new().await;
+    let client = Client {
+        user_agent: Some("Mozilla/5.0 (festapi test)"),
+        ip: Some(IpAddr::from([192, 0, 2, 7])),
+    };
+    let ada = profile("g-1", "ada@example.test", "Ada");
+
+    let first = sign_in::sign_in(
+        &app.state.database,
+        &app.state.tokens,
+        ProviderName::Google,
+        &ada,
+        &client,
+    )
+    .await
+    .unwrap();
+    let second = sign_in::sign_in(
+        &app.state.database,
+        &app.state.tokens,
+        ProviderName::Google,
+        &ada,
+        &Client::default(),
+    )
+    .await
+    .unwrap();
+
+    assert_eq!(first.user.id.as_str(), "google_g-1");
+    assert_eq!(second.user.id, first.user.id);
+    assert_ne!(second.session_id, first.session_id);
+    let database = app.database.admin_client().await;
+    let row = database
+        .query_one(
+            "SELECT s.provider, s.user_agent, host(s.ip), i.subject FROM sessions s \
+             JOIN identities i ON i.id = s.identity_id WHERE s.id = $1",
+            &[&first.session_id.as_str()],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), "google");
+    assert_eq!(
+        row.get::<_, Option<String>>(1).as_deref(),
+        Some("Mozilla/5.0 (festapi test)")
+    );
+    assert_eq!(row.get::<_, String>(2), "192.0.2.7");
+    assert_eq!(row.get::<_, String>(3), "g-1");
+}
+
+#[tokio::test]
+async fn a_refused_sign_in_starts_no_session() {
+    let app = TestApp::new().await;
+    ada_at_google(&app).await;
+
+    let error = sign_in::sign_in(
+        &app.state.database,
+        &app.state.tokens,
+        ProviderName::Kakao,
+        &profile("k-9", "ada@example.test", "Mallory"),
+        &Client::default(),
+    )
+    .await
+    .unwrap_err();
+
+    assert_eq!(error.code(), "ACCOUNT_EXISTS");
+    assert_eq!(count(&app, "sessions").await, 0);
+    assert_eq!(count(&app, "identities").await, 1);
 }

@@ -27,4 +27,5 @@ mod rate_limits;
 mod request_ids;
 mod schema;
 mod sessions;
+mod sign_in;
 mod users;

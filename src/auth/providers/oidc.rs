@@ -214,6 +214,9 @@ impl OidcProvider {
         id_token: &CoreIdToken,
         nonce: NonceCheck<'_>,
     ) -> Result<CoreIdTokenClaims, ProviderError> {
+        // Without keys nothing can be verified: that is the provider being out of reach, not
+        // the token being bad.
+        self.metadata()?;
         match self.check_claims(id_token, nonce) {
             Err(ClaimsVerificationError::SignatureVerification(
                 SignatureVerificationError::NoMatchingKey,
@@ -418,10 +421,9 @@ impl IdentityProvider for OidcProvider {
             let id_token: CoreIdToken = id_token.parse().map_err(|_| {
                 ProviderError::Refused(format!("the {} id_token is not a JWT", self.name))
             })?;
-            let check = if self.apple {
-                NonceCheck::AppleNative(nonce)
-            } else {
-                NonceCheck::Raw(nonce)
+            let check = NonceCheck::App {
+                nonce,
+                hashed: self.apple,
             };
             let claims = self.verified_claims(&id_token, check).await?;
             self.profile(&claims, None).await
@@ -434,9 +436,14 @@ impl IdentityProvider for OidcProvider {
 enum NonceCheck<'a> {
     /// The nonce itself, when one is given; none demanded otherwise.
     Raw(Option<&'a str>),
-    /// An app's Sign in with Apple: the token carries the SHA-256 hex of the nonce the app
-    /// made; that nonce is required whenever the token carries one.
-    AppleNative(Option<&'a str>),
+    /// An `id_token` an app obtained: the nonce the app made is required whenever the token
+    /// carries one. Apple's tokens of apps carry its SHA-256 hex (`hashed`).
+    App {
+        /// The raw nonce the app made, if it says it made one.
+        nonce: Option<&'a str>,
+        /// Whether the token carries the SHA-256 hex of the nonce rather than the nonce.
+        hashed: bool,
+    },
 }
 
 impl NonceCheck<'_> {
@@ -444,11 +451,18 @@ impl NonceCheck<'_> {
         let expected = match self {
             Self::Raw(None) => return Ok(()),
             Self::Raw(Some(nonce)) => nonce.to_owned(),
-            Self::AppleNative(None) if claimed.is_none() => return Ok(()),
-            Self::AppleNative(None) => {
+            Self::App { nonce: None, .. } if claimed.is_none() => return Ok(()),
+            Self::App { nonce: None, .. } => {
                 return Err("the token carries a nonce, and none was given".to_owned());
             }
-            Self::AppleNative(Some(nonce)) => format!("{:x}", Sha256::digest(nonce.as_bytes())),
+            Self::App {
+                nonce: Some(nonce),
+                hashed: true,
+            } => format!("{:x}", Sha256::digest(nonce.as_bytes())),
+            Self::App {
+                nonce: Some(nonce),
+                hashed: false,
+            } => nonce.to_owned(),
         };
         match claimed {
             Some(claimed) if constant_time_eq(claimed.as_bytes(), expected.as_bytes()) => Ok(()),
@@ -508,16 +522,39 @@ mod tests {
     fn apple_tokens_of_apps_carry_the_sha256_of_the_nonce() {
         let hashed = format!("{:x}", Sha256::digest(b"raw-nonce"));
         assert!(
-            NonceCheck::AppleNative(Some("raw-nonce"))
-                .verify(Some(&hashed))
-                .is_ok()
+            NonceCheck::App {
+                nonce: Some("raw-nonce"),
+                hashed: true
+            }
+            .verify(Some(&hashed))
+            .is_ok()
         );
         assert!(
-            NonceCheck::AppleNative(Some("raw-nonce"))
-                .verify(Some("raw-nonce"))
-                .is_err()
+            NonceCheck::App {
+                nonce: Some("raw-nonce"),
+                hashed: true
+            }
+            .verify(Some("raw-nonce"))
+            .is_err()
         );
-        assert!(NonceCheck::AppleNative(None).verify(Some(&hashed)).is_err());
-        assert!(NonceCheck::AppleNative(None).verify(None).is_ok());
+        let none = NonceCheck::App {
+            nonce: None,
+            hashed: true,
+        };
+        assert!(none.verify(Some(&hashed)).is_err());
+        assert!(none.verify(None).is_ok());
+    }
+
+    #[test]
+    fn tokens_of_apps_that_carry_a_nonce_demand_it() {
+        let check = |nonce| NonceCheck::App {
+            nonce,
+            hashed: false,
+        };
+        assert!(check(Some("n-1")).verify(Some("n-1")).is_ok());
+        assert!(check(Some("n-1")).verify(Some("n-2")).is_err());
+        assert!(check(Some("n-1")).verify(None).is_err());
+        assert!(check(None).verify(Some("n-1")).is_err());
+        assert!(check(None).verify(None).is_ok());
     }
 }

@@ -107,6 +107,8 @@ impl TestApp {
         let config = Config::from_lookup(|name| env.get(name).cloned()).expect("a valid config");
 
         let state = AppState::new(&config).expect("the application state");
+        // As `festapi serve` does before it listens; one that cannot be reached stays not ready.
+        state.providers.load().await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("a free port");
