@@ -133,6 +133,160 @@ pub async fn start_browser_flow(
     })
 }
 
+/// A browser back at `/auth/{provider}/callback`: what the provider sent, and the browser's
+/// binding cookie.
+#[derive(Debug, Clone, Copy)]
+pub struct Callback<'a> {
+    /// The provider the callback is for.
+    pub provider: ProviderName,
+    /// The binding cookie the browser sent, if any.
+    pub binding: Option<&'a str>,
+    /// The `state` the flow started with.
+    pub state: Option<&'a str>,
+    /// The authorization code, on success.
+    pub code: Option<&'a str>,
+    /// The provider's error code (`access_denied`, ...), on failure.
+    pub error: Option<&'a str>,
+    /// The provider's words for its error.
+    pub error_description: Option<&'a str>,
+    /// Apple's `user` form field, sent on the first sign-in only: JSON with the person's name.
+    pub user: Option<&'a str>,
+}
+
+/// A browser sign-in back from its provider: the flow's `redirect_to`, if it had one, and how
+/// the sign-in ended.
+#[derive(Debug)]
+pub struct FinishedFlow {
+    /// Where the browser goes now, with the tokens or the error in the fragment.
+    pub redirect_to: Option<Url>,
+    /// The session started, or why none was.
+    pub outcome: Result<SignedIn, AppError>,
+}
+
+/// Finishes the browser sign-in that `callback` comes back for.
+///
+/// The flow is taken once (deleted as it is read), and only with the cookie of the browser that
+/// started it; a missing, reused, expired or foreign `state` is refused before the provider is
+/// asked anything. Refusals of the flow itself are the outer error; once the flow is known, its
+/// `redirect_to` is returned with the outcome, so the browser can be sent back either way.
+pub async fn finish_browser_flow(
+    database: &Database,
+    providers: &Providers,
+    tokens: &TokenService,
+    auth: &AuthConfig,
+    callback: &Callback<'_>,
+    client: &Client<'_>,
+) -> Result<FinishedFlow, AppError> {
+    let provider = callback.provider;
+    let flow_problem = |message: &str| AppError::invalid_input("state", message.to_owned());
+    let state = callback
+        .state
+        .filter(|state| !state.is_empty())
+        .ok_or_else(|| {
+            flow_problem("the provider's answer has no `state`: start signing in again")
+        })?;
+    let state_hash =
+        FlowStateHash::from_trusted(sha256_hex(bounded("state", state, MAX_NONCE_BYTES)?));
+    let binding = callback
+        .binding
+        .filter(|binding| !binding.is_empty())
+        .ok_or_else(|| {
+            flow_problem(
+                "this browser did not start the sign-in (its cookie is missing): start again",
+            )
+        })?;
+    let mut connection = database.connection().await?;
+    let Some(flow) = auth_flows::take(&mut connection, &state_hash, &sha256_hex(binding)).await?
+    else {
+        return Err(if auth_flows::exists(&mut connection, &state_hash).await? {
+            flow_problem("this sign-in was started in another browser: start again here")
+        } else {
+            flow_problem("this sign-in is unknown or was already used: start again")
+        });
+    };
+    drop(connection);
+    if flow.provider != provider.as_str() {
+        return Err(flow_problem(
+            "this sign-in was started with another provider",
+        ));
+    }
+    if flow.expires_at <= Utc::now() {
+        return Err(flow_problem(
+            "this sign-in took too long and expired: start again",
+        ));
+    }
+    let redirect_to = flow
+        .redirect_to
+        .as_deref()
+        .map(|value| allowed_redirect_to(auth, value))
+        .transpose()?;
+    let outcome = finish_flow(database, providers, tokens, auth, &flow, callback, client).await;
+    Ok(FinishedFlow {
+        redirect_to,
+        outcome,
+    })
+}
+
+/// The session a taken flow ends in: the provider's answer checked, the code exchanged with the
+/// flow's PKCE verifier and nonce, and the person signed in.
+async fn finish_flow(
+    database: &Database,
+    providers: &Providers,
+    tokens: &TokenService,
+    auth: &AuthConfig,
+    flow: &AuthFlowRow,
+    callback: &Callback<'_>,
+    client: &Client<'_>,
+) -> Result<SignedIn, AppError> {
+    let provider = callback.provider;
+    if let Some(error) = callback.error {
+        let description = callback.error_description.unwrap_or("no description");
+        return Err(AppError::invalid_input(
+            "error",
+            format!("{provider} did not sign you in: {error} ({description})"),
+        ));
+    }
+    let code = bounded("code", callback.code.unwrap_or_default(), MAX_CODE_BYTES)?;
+    let public_url = auth.public_url.as_ref().ok_or_else(|| {
+        AppError::internal(anyhow::anyhow!(
+            "{provider} is configured without AUTH_PUBLIC_URL"
+        ))
+    })?;
+    let redirect_uri = callback_url(public_url, provider);
+    let exchange = CodeExchange {
+        code,
+        redirect_uri: &redirect_uri,
+        pkce_verifier: Some(&flow.pkce_verifier),
+        nonce: Some(&flow.nonce),
+        state: callback.state,
+    };
+    let mut profile = configured(providers, provider)?
+        .exchange_code(exchange)
+        .await
+        .map_err(|error| match AppError::from(error) {
+            // In a browser the provider's refusal is the flow's problem, answered 400.
+            AppError::Unauthenticated(message) => AppError::invalid_input("code", message),
+            other => other,
+        })?;
+    if profile.name.is_none() {
+        profile.name = callback.user.and_then(first_sign_in_name);
+    }
+    sign_in(database, tokens, provider, &profile, client).await
+}
+
+/// The name in Apple's first-sign-in `user` field: `{"name":{"firstName","lastName"}}`.
+fn first_sign_in_name(user: &str) -> Option<String> {
+    let user: serde_json::Value = serde_json::from_str(user).ok()?;
+    let name = user.get("name")?;
+    let parts: Vec<&str> = ["firstName", "lastName"]
+        .iter()
+        .filter_map(|part| name.get(part)?.as_str())
+        .map(str::trim)
+        .filter(|part| !part.is_empty())
+        .collect();
+    (!parts.is_empty()).then(|| parts.join(" "))
+}
+
 /// Forgets browser flows that expired unfinished; returns how many.
 pub async fn purge_expired_flows(database: &Database) -> Result<usize, AppError> {
     let mut connection = database.connection().await?;

@@ -81,6 +81,10 @@ pub fn router(state: AppState) -> Router {
                 .fallback(graphql::other_method),
         )
         .route("/auth/{provider}", get(auth::start))
+        .route(
+            "/auth/{provider}/callback",
+            get(auth::callback_get).post(auth::callback_post),
+        )
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready));
     if !production {

@@ -12,6 +12,7 @@ mod support;
 mod accounts;
 mod auth;
 mod browser;
+mod browser_sign_in;
 mod cli;
 mod conformance;
 mod database;
