@@ -36,10 +36,7 @@ pub(crate) async fn start(
     Query(parameters): Query<StartParameters>,
     headers: HeaderMap,
 ) -> Response {
-    let request_id = headers
-        .get(REQUEST_ID_HEADER)
-        .and_then(|value| value.to_str().ok())
-        .unwrap_or_default();
+    let request_id = request_id(&headers);
     match started(&state, client_ip, &provider, parameters).await {
         Ok(flow) => redirect(&flow),
         Err(error) => flow_error_response(&error, request_id),
@@ -141,10 +138,7 @@ async fn callback(
     parameters: &CallbackParameters,
     headers: &HeaderMap,
 ) -> Response {
-    let request_id = headers
-        .get(REQUEST_ID_HEADER)
-        .and_then(|value| value.to_str().ok())
-        .unwrap_or_default();
+    let request_id = request_id(headers);
     let finished = finished(state, client_ip, provider, parameters, headers).await;
     let mut response = match finished {
         Err(error) => flow_error_response(&error, request_id),
@@ -271,4 +265,12 @@ fn see_other(location: &str) -> Response {
     let mut response = StatusCode::SEE_OTHER.into_response();
     response.headers_mut().insert(header::LOCATION, location);
     response
+}
+
+/// The request's id, for the logs of a failure.
+fn request_id(headers: &HeaderMap) -> &str {
+    headers
+        .get(REQUEST_ID_HEADER)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default()
 }
