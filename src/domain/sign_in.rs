@@ -490,6 +490,19 @@ fn pkce_verifier(value: &str) -> Result<&str, AppError> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn apples_first_sign_in_form_names_the_person() {
+        let user =
+            r#"{"name":{"firstName":" Grace ","lastName":"Hopper"},"email":"g@example.test"}"#;
+        assert_eq!(first_sign_in_name(user).as_deref(), Some("Grace Hopper"));
+        assert_eq!(
+            first_sign_in_name(r#"{"name":{"firstName":"Grace"}}"#).as_deref(),
+            Some("Grace")
+        );
+        assert_eq!(first_sign_in_name(r#"{"email":"g@example.test"}"#), None);
+        assert_eq!(first_sign_in_name("not json"), None);
+    }
+
     fn url(value: &str) -> Url {
         Url::parse(value).unwrap()
     }

@@ -202,3 +202,48 @@ async fn a_provider_refusal_reaches_the_app_as_an_error_fragment() {
     assert!(!fragment.contains_key("access_token"));
     assert_eq!(sessions(&app).await, 0);
 }
+
+#[tokio::test]
+async fn apple_answers_the_callback_with_a_cross_site_form_post() {
+    let idp = TestIdentityProvider::start(Shape::Apple).await;
+    idp.sign_in_as(Person::named("hopper"));
+    let mut builder = TestApp::builder().with_env("AUTH_PUBLIC_URL", "http://127.0.0.1:8000");
+    for (variable, value) in idp.settings("apple") {
+        builder = builder.with_env(&variable, &value);
+    }
+    let app = builder.start().await;
+    let started = browser().get(app.url("/auth/apple")).send().await.unwrap();
+    let set_cookie = started.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(set_cookie.contains("SameSite=None"), "{set_cookie}");
+    let cookie = set_cookie.split(';').next().unwrap().to_owned();
+    let authorize = started.headers()["location"].to_str().unwrap().to_owned();
+    // The test provider hands back the form a browser would post for Apple.
+    let form: serde_json::Value = browser()
+        .get(authorize)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let fields: Vec<(String, String)> = form["fields"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(name, value)| (name.clone(), value.as_str().unwrap().to_owned()))
+        .collect();
+    assert!(fields.iter().any(|(name, _)| name == "user"), "{form}");
+
+    let response = browser()
+        .post(app.url("/auth/apple/callback"))
+        .header("cookie", &cookie)
+        .form(&fields)
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(response.status(), reqwest::StatusCode::OK);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["user"]["email"], "hopper@example.test", "{body}");
+    assert_eq!(sessions(&app).await, 1);
+}
