@@ -49,7 +49,7 @@ impl Post {
             .loader::<UserLoader>()?
             .load_one(self.0.author_id.clone())
             .await?;
-        author.map(User).ok_or_else(|| {
+        author.map(User::from).ok_or_else(|| {
             AppError::internal(anyhow::anyhow!(
                 "post {} names missing author {}",
                 self.0.id,

@@ -10,7 +10,7 @@ use crate::domain::sessions::{self, MAX_LISTED_SESSIONS, SignedIn};
 use crate::error::AppError;
 use crate::graphql::context::ContextExt as _;
 use crate::graphql::limits::list_cost;
-use crate::graphql::users::User;
+use crate::graphql::users::{EmailAccess, User};
 
 /// The tokens of a signed-in session, and who is signed in.
 #[derive(SimpleObject)]
@@ -35,7 +35,7 @@ impl From<SignedIn> for AuthPayload {
             refresh_token: signed_in.refresh_token,
             token_type: "Bearer".to_owned(),
             expires_in: i32::try_from(signed_in.expires_in.as_secs()).unwrap_or(i32::MAX),
-            user: User(signed_in.user),
+            user: User(signed_in.user, EmailAccess::Themselves),
         }
     }
 }

@@ -16,12 +16,21 @@ use crate::graphql::loaders::{AuthorPostsKey, AuthorPostsLoader};
 use crate::graphql::pagination::connection;
 use crate::graphql::posts::Post;
 
-/// Someone who signed in at least once.
-pub(super) struct User(pub UserRow);
+/// Someone who signed in at least once, and whether the one asking may see their e-mail.
+pub(super) struct User(pub UserRow, pub EmailAccess);
+
+/// Whether a [`User`]'s e-mail address is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum EmailAccess {
+    /// As the request's session decides: to signed-in callers only.
+    SignedInCallers,
+    /// Always: the user is the one who just signed in with this response.
+    Themselves,
+}
 
 impl From<UserRow> for User {
     fn from(row: UserRow) -> Self {
-        Self(row)
+        Self(row, EmailAccess::SignedInCallers)
     }
 }
 
@@ -35,8 +44,11 @@ impl User {
 
     /// The user's e-mail address; null unless you are signed in.
     async fn email(&self, ctx: &Context<'_>) -> Result<Option<&str>, AppError> {
-        let signed_in = ctx.request()?.session.is_some();
-        Ok(signed_in.then_some(self.0.email.as_str()))
+        let visible = match self.1 {
+            EmailAccess::Themselves => true,
+            EmailAccess::SignedInCallers => ctx.request()?.session.is_some(),
+        };
+        Ok(visible.then_some(self.0.email.as_str()))
     }
 
     /// The display name.
@@ -101,7 +113,7 @@ impl UserQuery {
     /// The signed-in user; null, with an UNAUTHENTICATED error, for anonymous requests, so that
     /// the other fields of the query still answer.
     async fn me(&self, ctx: &Context<'_>) -> Result<Option<User>, AppError> {
-        Ok(Some(User(ctx.session()?.user.clone())))
+        Ok(Some(User::from(ctx.session()?.user.clone())))
     }
 
     /// The user with this id or e-mail address (give exactly one); null when there is none.
@@ -123,7 +135,7 @@ impl UserQuery {
                 ));
             }
         };
-        Ok(user.map(User))
+        Ok(user.map(User::from))
     }
 
     /// Every user, newest first.
@@ -170,6 +182,6 @@ impl UserMutation {
             picture,
         )
         .await?;
-        Ok(User(user))
+        Ok(User::from(user))
     }
 }

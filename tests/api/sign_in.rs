@@ -197,6 +197,8 @@ async fn login_with_a_code_signs_in_with_tokens_that_work() {
     let payload = logged_in(&app, &idp, "oidc").await;
 
     assert_eq!(payload["user"]["id"], "oidc_sub-grace");
+    // The person who just signed in sees their own address, though the request was anonymous.
+    assert_eq!(payload["user"]["email"], "grace@example.test");
     assert_eq!(payload["tokenType"], "Bearer");
     let access_token = payload["accessToken"].as_str().unwrap();
     let me = send(
