@@ -13,20 +13,21 @@ use ipnet::IpNet;
 use secrecy::{ExposeSecret, SecretString};
 
 mod auth;
+mod jwt;
 
 pub use auth::{
     APPLE_ISSUER, AppleConfig, AuthConfig, DEFAULT_FLOW_TTL_SECONDS, DEFAULT_OIDC_SCOPES,
     GOOGLE_ISSUER, KAKAO_ISSUER, NAVER_AUTHORIZE_URL, NAVER_TOKEN_URL, NAVER_USERINFO_URL,
     NaverConfig, OidcProviderConfig, ProviderName, is_loopback,
 };
+pub use jwt::{
+    KeyPair, MAX_KEY_ID_CHARS, MIN_JWT_SECRET_BYTES, MIN_RSA_KEY_BITS, PublicKey, SigningKey,
+};
 
 /// The default `DATABASE_URL`: the local PostgreSQL server, database `festapi`.
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/festapi";
 /// The default `FESTAPI_ADDR`.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:8000";
-/// The shortest `JWT_SECRET` accepted: 256 bits, the output size of HS256.
-pub const MIN_JWT_SECRET_BYTES: usize = 32;
-
 /// The most clock skew `JWT_LEEWAY_SECONDS` may allow for.
 pub const MAX_JWT_LEEWAY_SECONDS: u64 = 30;
 
@@ -35,9 +36,6 @@ pub const DEFAULT_REFRESH_TOKEN_TTL_SECONDS: u64 = 14 * 24 * 60 * 60;
 
 /// The highest `RATE_LIMIT_*` value: far above what one instance can serve.
 pub const MAX_RATE_LIMIT_PER_MINUTE: u32 = 100_000_000;
-
-/// Signs tokens outside production when no `JWT_SECRET` is set. Public, hence never secure.
-const DEVELOPMENT_JWT_SECRET: &str = "festapi-development-secret-not-for-production-use";
 
 /// A start-up setting that cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -260,10 +258,8 @@ pub struct DatabaseConfig {
 /// How access tokens are signed and checked, and how long tokens last.
 #[derive(Debug, Clone)]
 pub struct JwtConfig {
-    /// `JWT_SECRET`: the HS256 signing key.
-    pub secret: SecretString,
-    /// Whether `secret` is the public development secret.
-    pub uses_development_secret: bool,
+    /// `JWT_SECRET` or `JWT_PRIVATE_KEY_FILE`, with the keys tokens are checked against.
+    pub signing: SigningKey,
     /// `JWT_ISSUER`: the `iss` claim written and required.
     pub issuer: String,
     /// `JWT_AUDIENCE`: the `aud` claim written and required.
@@ -324,8 +320,7 @@ impl Config {
             60..=24 * 60 * 60,
         )?;
         let jwt = JwtConfig {
-            secret: jwt_secret(env, read("JWT_SECRET"))?,
-            uses_development_secret: read("JWT_SECRET").is_none(),
+            signing: jwt::signing_key(env, &read)?,
             issuer: read("JWT_ISSUER").unwrap_or_else(|| "festapi".to_owned()),
             audience: read("JWT_AUDIENCE").unwrap_or_else(|| "festapi".to_owned()),
             access_ttl: Duration::from_secs(access_ttl),
@@ -623,25 +618,6 @@ fn refresh_token_ttl(value: Option<String>, access_ttl: u64) -> Result<Duration,
     Ok(Duration::from_secs(seconds))
 }
 
-fn jwt_secret(env: AppEnv, value: Option<String>) -> Result<SecretString, ConfigError> {
-    const HOW_TO_MAKE_ONE: &str = "generate one with `openssl rand -base64 48`";
-    match value {
-        Some(secret) if secret.len() < MIN_JWT_SECRET_BYTES => Err(ConfigError::new(
-            "JWT_SECRET",
-            format!(
-                "must be at least {MIN_JWT_SECRET_BYTES} bytes, got {}; {HOW_TO_MAKE_ONE}",
-                secret.len()
-            ),
-        )),
-        Some(secret) => Ok(SecretString::from(secret)),
-        None if env.is_production() => Err(ConfigError::new(
-            "JWT_SECRET",
-            format!("is required when APP_ENV=production; {HOW_TO_MAKE_ONE}"),
-        )),
-        None => Ok(SecretString::from(DEVELOPMENT_JWT_SECRET)),
-    }
-}
-
 impl DatabaseConfig {
     /// The connection string, for the code that connects.
     pub fn url(&self) -> &str {
@@ -671,7 +647,7 @@ pub(super) mod tests {
         assert_eq!(config.database.url(), DEFAULT_DATABASE_URL);
         assert!(config.database.pool_size >= 4);
         assert_eq!(config.database.pool_timeout, Duration::from_secs(3));
-        assert!(config.jwt.uses_development_secret);
+        assert!(config.jwt.signing.is_development_secret());
         assert_eq!(config.jwt.access_ttl, Duration::from_secs(900));
         assert_eq!(config.graphql, GraphqlLimits::default());
         assert_eq!(config.request_timeout, Duration::from_secs(10));
@@ -720,7 +696,7 @@ pub(super) mod tests {
         }
         let config =
             config_from(&[("APP_ENV", "production"), ("JWT_SECRET", &"x".repeat(32))]).unwrap();
-        assert!(!config.jwt.uses_development_secret);
+        assert!(!config.jwt.signing.is_development_secret());
     }
 
     #[test]

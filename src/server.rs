@@ -39,7 +39,7 @@ pub async fn prepare_database(config: &DatabaseConfig) -> anyhow::Result<()> {
 
 /// Prepares the database, then serves HTTP until SIGINT or SIGTERM.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
-    if config.jwt.uses_development_secret {
+    if config.jwt.signing.is_development_secret() {
         tracing::warn!(
             "JWT_SECRET is not set: tokens are signed with the public development secret; \
              never expose this instance"

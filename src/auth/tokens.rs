@@ -1,4 +1,5 @@
-//! Access tokens: HS256-signed JWTs naming a user and the session they belong to.
+//! Access tokens: JWTs naming a user and the session they belong to, signed with HS256 or, with a
+//! private key configured, RS256 or EdDSA under a key id (`kid`) whose public key is published.
 //!
 //! Verification pins the algorithm, checks issuer, audience and expiry, and requires every claim
 //! FestAPI writes, so a token minted for another service, of another kind, or missing a claim is
@@ -10,12 +11,13 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use secrecy::ExposeSecret as _;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::config::JwtConfig;
+use crate::config::{JwtConfig, SigningKey};
 use crate::db::ids::{SessionId, UserId};
 use crate::error::AppError;
 
@@ -70,13 +72,13 @@ pub struct IssuedToken {
     pub claims: AccessClaims,
 }
 
-/// Signs and verifies access tokens with one key, and knows how long tokens of each kind last.
+/// Signs access tokens with one key, verifies them against the keys it accepts, and knows how
+/// long tokens of each kind last.
 pub struct TokenService {
-    /// The one algorithm tokens are signed with and verified against.
-    algorithm: Algorithm,
+    /// The header of every token signed: its algorithm and, with a key pair, its `kid`.
+    header: Header,
     encoding_key: EncodingKey,
-    decoding_key: DecodingKey,
-    validation: Validation,
+    verification: Verification,
     issuer: String,
     audience: String,
     access_ttl: Duration,
@@ -87,13 +89,30 @@ pub struct TokenService {
     leeway: i64,
 }
 
+/// The keys a token may be signed with, each with the one algorithm it is checked under.
+enum Verification {
+    /// HS256 with the shared secret; tokens need no `kid`.
+    Secret(Box<VerificationKey>),
+    /// Public keys by `kid`, and the JWK set that publishes them.
+    Published {
+        keys: Vec<(String, VerificationKey)>,
+        jwks: String,
+    },
+}
+
+struct VerificationKey {
+    key: DecodingKey,
+    validation: Validation,
+}
+
 impl fmt::Debug for TokenService {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         formatter
             .debug_struct("TokenService")
             .field("issuer", &self.issuer)
             .field("audience", &self.audience)
-            .field("algorithm", &self.algorithm)
+            .field("algorithm", &self.header.alg)
+            .field("key_id", &self.header.kid)
             .field("access_ttl", &self.access_ttl)
             .field("refresh_ttl", &self.refresh_ttl)
             .field("leeway", &self.leeway)
@@ -102,31 +121,80 @@ impl fmt::Debug for TokenService {
 }
 
 impl TokenService {
-    /// A service using the configured secret, issuer, audience, lifetimes and leeway.
+    /// A service using the configured keys, issuer, audience, lifetimes and leeway.
     pub fn new(config: &JwtConfig) -> Self {
-        let algorithm = Algorithm::HS256;
-        let secret = config.secret.expose_secret().as_bytes();
-        let mut validation = Validation::new(algorithm);
-        validation.set_issuer(&[&config.issuer]);
-        validation.set_audience(&[&config.audience]);
-        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        validation.leeway = config.leeway.as_secs();
-        // Refuses an `nbf` in the future and an `nbf` that is not a number.
-        validation.validate_nbf = true;
-        // A token is expired from its `exp` second on (RFC 7519 §4.1.4); jsonwebtoken alone
-        // would accept it during that second.
-        validation.reject_tokens_expiring_in_less_than = 1;
+        let validation = |algorithm| {
+            let mut validation = Validation::new(algorithm);
+            validation.set_issuer(&[&config.issuer]);
+            validation.set_audience(&[&config.audience]);
+            validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+            validation.leeway = config.leeway.as_secs();
+            // Refuses an `nbf` in the future and an `nbf` that is not a number.
+            validation.validate_nbf = true;
+            // A token is expired from its `exp` second on (RFC 7519 §4.1.4); jsonwebtoken
+            // alone would accept it during that second.
+            validation.reject_tokens_expiring_in_less_than = 1;
+            validation
+        };
+        let (header, encoding_key, verification) = match &config.signing {
+            SigningKey::Secret { secret, .. } => {
+                let secret = secret.expose_secret().as_bytes();
+                (
+                    Header::new(Algorithm::HS256),
+                    EncodingKey::from_secret(secret),
+                    Verification::Secret(Box::new(VerificationKey {
+                        key: DecodingKey::from_secret(secret),
+                        validation: validation(Algorithm::HS256),
+                    })),
+                )
+            }
+            SigningKey::KeyPair(pair) => {
+                let mut header = Header::new(pair.algorithm);
+                header.kid = Some(pair.key_id.clone());
+                let jwks = JwkSet {
+                    keys: pair.public_keys.iter().map(|key| key.jwk.clone()).collect(),
+                };
+                let keys = pair
+                    .public_keys
+                    .iter()
+                    .map(|public| {
+                        let key = VerificationKey {
+                            key: public.key.clone(),
+                            validation: validation(public.algorithm),
+                        };
+                        (public.key_id.clone(), key)
+                    })
+                    .collect();
+                (
+                    header,
+                    pair.private_key.clone(),
+                    Verification::Published {
+                        keys,
+                        // Serializing plain strings cannot fail.
+                        jwks: serde_json::to_string(&jwks).unwrap_or_default(),
+                    },
+                )
+            }
+        };
         Self {
-            algorithm,
-            encoding_key: EncodingKey::from_secret(secret),
-            decoding_key: DecodingKey::from_secret(secret),
-            validation,
+            header,
+            encoding_key,
+            verification,
             issuer: config.issuer.clone(),
             audience: config.audience.clone(),
             access_ttl: config.access_ttl,
             refresh_ttl: config.refresh_ttl,
             longest_lifetime: whole_seconds(config.access_ttl),
             leeway: whole_seconds(config.leeway),
+        }
+    }
+
+    /// The public keys tokens are checked against, as a JWK set (RFC 7517) for other services;
+    /// `None` when tokens are signed with a shared secret.
+    pub fn jwks(&self) -> Option<&str> {
+        match &self.verification {
+            Verification::Secret(_) => None,
+            Verification::Published { jwks, .. } => Some(jwks),
         }
     }
 
@@ -157,7 +225,7 @@ impl TokenService {
             jti: Uuid::new_v4().to_string(),
             token_type: TokenType::Access,
         };
-        let token = jsonwebtoken::encode(&Header::new(self.algorithm), &claims, &self.encoding_key)
+        let token = jsonwebtoken::encode(&self.header, &claims, &self.encoding_key)
             .map_err(AppError::internal)?;
         Ok(IssuedToken { token, claims })
     }
@@ -172,18 +240,36 @@ impl TokenService {
                 "the access token is too long".into(),
             ));
         }
-        let claims =
-            jsonwebtoken::decode::<AccessClaims>(token, &self.decoding_key, &self.validation)
-                .map_err(|error| {
-                    AppError::Unauthenticated(match error.kind() {
-                        ErrorKind::ExpiredSignature => "the access token has expired".into(),
-                        ErrorKind::ImmatureSignature => "the access token is not valid yet".into(),
-                        _ => "the access token is invalid".into(),
-                    })
-                })?
-                .claims;
+        let key = self.verification_key(token)?;
+        let claims = jsonwebtoken::decode::<AccessClaims>(token, &key.key, &key.validation)
+            .map_err(|error| {
+                AppError::Unauthenticated(match error.kind() {
+                    ErrorKind::ExpiredSignature => "the access token has expired".into(),
+                    ErrorKind::ImmatureSignature => "the access token is not valid yet".into(),
+                    _ => "the access token is invalid".into(),
+                })
+            })?
+            .claims;
         let expires_at = self.check_issue_time_and_id(&claims, Utc::now().timestamp())?;
         Ok(VerifiedToken { claims, expires_at })
+    }
+
+    /// The key `token` must be signed with: the secret, or the public key its `kid` names.
+    fn verification_key(&self, token: &str) -> Result<&VerificationKey, AppError> {
+        let keys = match &self.verification {
+            Verification::Secret(key) => return Ok(key),
+            Verification::Published { keys, .. } => keys,
+        };
+        let invalid = |why: &str| {
+            AppError::Unauthenticated(format!("the access token is invalid: {why}").into())
+        };
+        let header =
+            jsonwebtoken::decode_header(token).map_err(|_| invalid("its header cannot be read"))?;
+        let key_id = header.kid.ok_or_else(|| invalid("it names no key (kid)"))?;
+        keys.iter()
+            .find(|(known, _)| *known == key_id)
+            .map(|(_, key)| key)
+            .ok_or_else(|| invalid("it names a key (kid) this server does not accept"))
     }
 
     /// What jsonwebtoken leaves to us: `iat` not in the future, a lifetime (`exp - iat`) no
@@ -243,8 +329,10 @@ mod tests {
 
     fn config(secret: &str) -> JwtConfig {
         JwtConfig {
-            secret: SecretString::from(secret),
-            uses_development_secret: false,
+            signing: SigningKey::Secret {
+                secret: SecretString::from(secret),
+                is_development: false,
+            },
             issuer: "festapi".into(),
             audience: "festapi".into(),
             access_ttl: Duration::from_secs(900),

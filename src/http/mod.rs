@@ -10,6 +10,7 @@ mod error;
 mod graphiql;
 mod graphql;
 mod health;
+mod jwks;
 mod media_type;
 mod request_id;
 mod security_headers;
@@ -85,6 +86,7 @@ pub fn router(state: AppState) -> Router {
             "/auth/{provider}/callback",
             get(auth::callback_get).post(auth::callback_post),
         )
+        .route("/.well-known/jwks.json", get(jwks::key_set))
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready));
     if !production {

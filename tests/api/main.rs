@@ -29,4 +29,5 @@ mod request_ids;
 mod schema;
 mod sessions;
 mod sign_in;
+mod signing_keys;
 mod users;

@@ -64,6 +64,11 @@ impl TestAppBuilder {
         let database = Arc::new(TestDatabase::migrated().await);
         TestApp::start_on(database, self.settings).await
     }
+
+    /// Starts the server on the database of `other`, as a differently configured replica.
+    pub(crate) async fn start_beside(self, other: &TestApp) -> TestApp {
+        TestApp::start_on(Arc::clone(&other.database), self.settings).await
+    }
 }
 
 impl TestApp {
