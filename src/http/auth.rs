@@ -15,7 +15,7 @@ use crate::domain::sessions::SignedIn;
 use crate::domain::sign_in::{self, Callback, Client, FinishedFlow, StartedFlow};
 use crate::error::AppError;
 use crate::http::client_ip::ClientIp;
-use crate::http::error::flow_error_response;
+use crate::http::error::{flow_error_fragment, flow_error_response};
 use crate::http::{HttpState, REQUEST_ID_HEADER};
 
 /// The cookie that binds a flow to the browser that started it.
@@ -148,13 +148,7 @@ async fn callback(
         }) => {
             let fragment = match &outcome {
                 Ok(signed_in) => token_fragment(signed_in),
-                Err(error) => {
-                    error.log_cause(request_id);
-                    url::form_urlencoded::Serializer::new(String::new())
-                        .append_pair("error", error.code())
-                        .append_pair("error_description", &error.to_string())
-                        .finish()
-                }
+                Err(error) => flow_error_fragment(error, request_id),
             };
             let mut location = redirect_to;
             location.set_fragment(Some(&fragment));

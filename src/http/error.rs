@@ -81,6 +81,21 @@ pub(crate) fn flow_error_response(error: &AppError, request_id: &str) -> Respons
     response
 }
 
+/// Renders `error` for a browser sent back to the app it came from: the fragment
+/// `error=CODE&error_description=…`, with `provider` for ACCOUNT_EXISTS as in
+/// [`flow_error_response`], so the app can tell the person where to sign in.
+pub(crate) fn flow_error_fragment(error: &AppError, request_id: &str) -> String {
+    error.log_cause(request_id);
+    let mut fragment = url::form_urlencoded::Serializer::new(String::new());
+    fragment
+        .append_pair("error", error.code())
+        .append_pair("error_description", &error.to_string());
+    if let AppError::AccountExists { provider } = error {
+        fragment.append_pair("provider", provider);
+    }
+    fragment.finish()
+}
+
 /// A request refused before GraphQL runs it (bad content type, malformed body, ...).
 #[derive(Debug)]
 pub(crate) struct Refusal {
@@ -196,5 +211,22 @@ mod tests {
                 "extensions": { "code": "RATE_LIMITED" },
             }] })
         );
+    }
+
+    #[test]
+    fn account_exists_names_the_provider_in_the_fragment_too() {
+        let error = AppError::AccountExists {
+            provider: "google".to_owned(),
+        };
+
+        let fragment = flow_error_fragment(&error, "");
+
+        let pairs: Vec<(String, String)> = url::form_urlencoded::parse(fragment.as_bytes())
+            .into_owned()
+            .collect();
+        let names: Vec<&str> = pairs.iter().map(|(name, _)| name.as_str()).collect();
+        assert_eq!(names, ["error", "error_description", "provider"]);
+        assert_eq!(pairs[0].1, "ACCOUNT_EXISTS");
+        assert_eq!(pairs[2].1, "google");
     }
 }

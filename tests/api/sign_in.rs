@@ -9,7 +9,7 @@ use sha2::{Digest as _, Sha256};
 use url::Url;
 
 use crate::support::identity_provider::{CLIENT_ID, Person, Shape, TestIdentityProvider};
-use crate::support::{Reply, TestApp};
+use crate::support::{Reply, SignInRows, TestApp};
 
 /// Where the test servers say they live.
 const PUBLIC_URL: &str = "http://127.0.0.1:8000";
@@ -162,20 +162,6 @@ async fn login_with_id_token(
     .await
 }
 
-/// How many users, identities and sessions are stored.
-async fn stored(app: &TestApp) -> (i64, i64, i64) {
-    let client = app.database.admin_client().await;
-    let row = client
-        .query_one(
-            "SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM identities), \
-             (SELECT count(*) FROM sessions)",
-            &[],
-        )
-        .await
-        .unwrap();
-    (row.get(0), row.get(1), row.get(2))
-}
-
 /// Asserts the only error has `code` (and `field`), and that nothing was stored.
 async fn assert_refused_storing_nothing(
     app: &TestApp,
@@ -185,7 +171,7 @@ async fn assert_refused_storing_nothing(
 ) {
     reply.assert_error(code, field);
     assert_eq!(reply.body["data"], Value::Null, "{:#}", reply.body);
-    assert_eq!(stored(app).await, (0, 0, 0));
+    assert_eq!(app.sign_in_rows().await, SignInRows::default());
 }
 
 #[tokio::test]
@@ -259,7 +245,7 @@ async fn a_second_login_reaches_the_same_user_in_a_second_session() {
         sessions.data()["mySessions"],
         json!([{ "current": true }, { "current": false }])
     );
-    assert_eq!(stored(&app).await, (1, 1, 2));
+    assert_eq!(app.sign_in_rows().await, SignInRows::signed_in(1, 1, 2));
 }
 
 #[tokio::test]
@@ -404,7 +390,7 @@ async fn login_with_a_valid_id_token_signs_in() {
     let access_token = with_nonce.data()["loginWithIdToken"]["accessToken"].as_str();
     let me = send(&app, access_token, "{ me { id } }", json!({})).await;
     assert_eq!(me.data()["me"]["id"], "oidc_sub-ada");
-    assert_eq!(stored(&app).await, (1, 1, 2));
+    assert_eq!(app.sign_in_rows().await, SignInRows::signed_in(1, 1, 2));
 }
 
 #[tokio::test]
@@ -439,7 +425,7 @@ async fn a_new_identity_with_a_taken_address_is_account_exists_naming_the_provid
     let google = TestIdentityProvider::start(Shape::Oidc).await;
     let app = app_with(&[(&oidc, "oidc"), (&google, "google")]).await;
     logged_in(&app, &oidc, "oidc").await;
-    let before = stored(&app).await;
+    let before = app.sign_in_rows().await;
     // Someone else at Google, with the same address.
     google.sign_in_as(Person {
         subject: "google-ada".into(),
@@ -453,7 +439,7 @@ async fn a_new_identity_with_a_taken_address_is_account_exists_naming_the_provid
         reply.assert_error("ACCOUNT_EXISTS", None);
         assert_eq!(reply.error()["extensions"]["provider"], "oidc");
     }
-    assert_eq!(stored(&app).await, before);
+    assert_eq!(app.sign_in_rows().await, before);
 }
 
 #[tokio::test]
@@ -473,7 +459,7 @@ async fn a_linked_provider_signs_in_to_the_same_user() {
     assert_eq!(linked.data()["linkProvider"]["id"], "oidc_sub-ada");
     let through_google = logged_in(&app, &google, "google").await;
     assert_eq!(through_google["user"]["id"], "oidc_sub-ada");
-    assert_eq!(stored(&app).await, (1, 2, 2));
+    assert_eq!(app.sign_in_rows().await, SignInRows::signed_in(1, 2, 2));
 }
 
 #[tokio::test]
@@ -484,15 +470,15 @@ async fn linking_an_identity_of_another_user_is_refused() {
     google.sign_in_as(Person::named("grace"));
     logged_in(&app, &google, "google").await;
     let ada = logged_in(&app, &oidc, "oidc").await;
-    let before = stored(&app).await;
+    let before = app.sign_in_rows().await;
 
     let reply = link(&app, ada["accessToken"].as_str(), &google, "google").await;
 
     reply.assert_error("FORBIDDEN", None);
-    assert_eq!(stored(&app).await, before);
+    assert_eq!(app.sign_in_rows().await, before);
     let anonymous = link(&app, None, &google, "google").await;
     anonymous.assert_error("UNAUTHENTICATED", None);
-    assert_eq!(stored(&app).await, before);
+    assert_eq!(app.sign_in_rows().await, before);
 }
 
 #[tokio::test]

@@ -25,6 +25,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 use tokio::net::TcpListener;
+use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 /// The client id FestAPI is registered with at the test provider.
@@ -206,6 +207,8 @@ pub(crate) struct TestIdentityProvider {
     pub issuer: String,
     inner: Arc<Inner>,
     server: JoinHandle<()>,
+    /// Tells the server to stop, for [`TestIdentityProvider::stop`].
+    stop: Option<oneshot::Sender<()>>,
     /// For Apple: the path of the `.p8` key FestAPI signs its client secret with.
     pub apple_key_file: Option<std::path::PathBuf>,
 }
@@ -276,15 +279,34 @@ impl TestIdentityProvider {
             .route("/token", post(token))
             .route("/userinfo", get(userinfo))
             .with_state(Arc::clone(&inner));
+        let (stop, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(async move {
-            axum::serve(listener, router).await.unwrap();
+            axum::serve(listener, router)
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .await
+                .unwrap();
         });
         Self {
             issuer,
             inner,
             server,
+            stop: Some(stop),
             apple_key_file,
         }
+    }
+
+    /// Goes down as a provider out of reach does: the port is closed and the connections
+    /// FestAPI keeps open are ended, so its next request cannot connect. Returns the address,
+    /// for a provider to come up on again.
+    pub(crate) async fn stop(mut self) -> SocketAddr {
+        let address = self.issuer.trim_start_matches("http://").parse().unwrap();
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        (&mut self.server).await.unwrap();
+        address
     }
 
     /// The FestAPI settings that point provider `name` at this provider.

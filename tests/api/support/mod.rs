@@ -204,9 +204,57 @@ impl TestApp {
         }
     }
 
+    /// How many users, identities, sessions and refresh tokens are stored: what a sign-in
+    /// creates, counted to prove that a refused one created nothing.
+    pub(crate) async fn sign_in_rows(&self) -> SignInRows {
+        let row = self
+            .database
+            .admin_client()
+            .await
+            .query_one(
+                "SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM identities), \
+                 (SELECT count(*) FROM sessions), (SELECT count(*) FROM refresh_tokens)",
+                &[],
+            )
+            .await
+            .expect("the counts");
+        SignInRows {
+            users: row.get(0),
+            identities: row.get(1),
+            sessions: row.get(2),
+            refresh_tokens: row.get(3),
+        }
+    }
+
     /// How many SQL statements this instance has run so far.
     pub(crate) fn statements(&self) -> u64 {
         self.state.database.statements_started()
+    }
+}
+
+/// How many rows of what a sign-in stores there are.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct SignInRows {
+    /// Users.
+    pub users: i64,
+    /// Identities at providers.
+    pub identities: i64,
+    /// Sessions, ended or not.
+    pub sessions: i64,
+    /// Refresh tokens, rotated or not.
+    pub refresh_tokens: i64,
+}
+
+impl SignInRows {
+    /// `users` users with `identities` identities, signed in `sessions` times (each sign-in
+    /// starts a session with one refresh token).
+    pub(crate) fn signed_in(users: i64, identities: i64, sessions: i64) -> Self {
+        Self {
+            users,
+            identities,
+            sessions,
+            refresh_tokens: sessions,
+        }
     }
 }
 
