@@ -14,6 +14,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 mod auth;
 mod jwt;
+mod secrets;
 
 pub use auth::{
     APPLE_ISSUER, AppleConfig, AuthConfig, DEFAULT_FLOW_TTL_SECONDS, DEFAULT_OIDC_SCOPES,
@@ -23,6 +24,7 @@ pub use auth::{
 pub use jwt::{
     KeyPair, MAX_KEY_ID_CHARS, MIN_JWT_SECRET_BYTES, MIN_RSA_KEY_BITS, PublicKey, SigningKey,
 };
+pub use secrets::FILE_SETTINGS;
 
 /// The default `DATABASE_URL`: the local PostgreSQL server, database `festapi`.
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/festapi";
@@ -282,7 +284,14 @@ impl Config {
 
     /// Reads the configuration through `lookup`, which returns a variable's value when it is set.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let read = |name: &str| lookup(name).filter(|value| !value.trim().is_empty());
+        let from_files = secrets::from_files(&lookup)?;
+        let read = |name: &str| {
+            from_files
+                .get(name)
+                .cloned()
+                .or_else(|| lookup(name))
+                .filter(|value| !value.trim().is_empty())
+        };
 
         let env = parse_or("APP_ENV", read("APP_ENV"), AppEnv::Development)?;
         let addr = parse_or(
@@ -637,6 +646,28 @@ pub(super) mod tests {
             .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
             .collect();
         Config::from_lookup(|name| vars.get(name).cloned())
+    }
+
+    /// A file holding what a test wrote, removed when dropped.
+    pub(super) struct TempFile(std::path::PathBuf);
+
+    impl TempFile {
+        pub(super) fn new(contents: &str) -> Self {
+            let path =
+                std::env::temp_dir().join(format!("festapi-config-{}", uuid::Uuid::new_v4()));
+            std::fs::write(&path, contents).unwrap();
+            Self(path)
+        }
+
+        pub(super) fn path(&self) -> &str {
+            self.0.to_str().unwrap()
+        }
+    }
+
+    impl Drop for TempFile {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
     }
 
     #[test]

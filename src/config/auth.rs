@@ -444,7 +444,7 @@ mod tests {
     use secrecy::ExposeSecret as _;
 
     use super::*;
-    use crate::config::tests::config_from;
+    use crate::config::tests::{TempFile, config_from};
 
     const GOOGLE: [(&str, &str); 3] = [
         ("AUTH_PUBLIC_URL", "https://api.example.com/"),
@@ -613,11 +613,8 @@ mod tests {
         assert_eq!(error.variable, "AUTH_APPLE_PRIVATE_KEY_FILE");
         assert!(error.problem.contains("cannot read"), "{error}");
 
-        let not_a_key =
-            std::env::temp_dir().join(format!("festapi-not-a-key-{}", std::process::id()));
-        std::fs::write(&not_a_key, "not a key").unwrap();
-        let error = apple(not_a_key.to_str().unwrap()).unwrap_err();
-        std::fs::remove_file(&not_a_key).unwrap();
+        let not_a_key = TempFile::new("not a key");
+        let error = apple(not_a_key.path()).unwrap_err();
         assert!(
             error.problem.contains("not a PEM P-256 private key"),
             "{error}"

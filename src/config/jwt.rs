@@ -396,34 +396,13 @@ fn previous_public_key(key: &Value) -> Result<PublicKey, String> {
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
-    use std::path::PathBuf;
 
     use ed25519_dalek::pkcs8::EncodePrivateKey as _;
     use rsa::pkcs1::EncodeRsaPrivateKey as _;
     use rsa::pkcs8::LineEnding;
 
     use super::*;
-
-    /// A file holding `contents`, removed when dropped.
-    struct KeyFile(PathBuf);
-
-    impl KeyFile {
-        fn new(contents: &str) -> Self {
-            let path = std::env::temp_dir().join(format!("festapi-key-{}", uuid::Uuid::new_v4()));
-            std::fs::write(&path, contents).unwrap();
-            Self(path)
-        }
-
-        fn path(&self) -> &str {
-            self.0.to_str().unwrap()
-        }
-    }
-
-    impl Drop for KeyFile {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_file(&self.0);
-        }
-    }
+    use crate::config::tests::TempFile;
 
     fn ed25519_pem(seed: u8) -> String {
         ed25519_dalek::SigningKey::from_bytes(&[seed; 32])
@@ -465,7 +444,7 @@ mod tests {
 
     #[test]
     fn an_ed25519_key_signs_eddsa_under_its_thumbprint_unless_named() {
-        let file = KeyFile::new(&ed25519_pem(7));
+        let file = TempFile::new(&ed25519_pem(7));
         let pair = key_pair(&[("JWT_PRIVATE_KEY_FILE", file.path())]);
         assert_eq!(pair.algorithm, Algorithm::EdDSA);
         assert_eq!(
@@ -490,11 +469,11 @@ mod tests {
 
     #[test]
     fn rsa_keys_sign_rs256_and_need_2048_bits() {
-        let file = KeyFile::new(&rsa_pem(2048));
+        let file = TempFile::new(&rsa_pem(2048));
         let pair = key_pair(&[("JWT_PRIVATE_KEY_FILE", file.path())]);
         assert_eq!(pair.algorithm, Algorithm::RS256);
 
-        let small = KeyFile::new(&rsa_pem(1024));
+        let small = TempFile::new(&rsa_pem(1024));
         let error = refusal(&[("JWT_PRIVATE_KEY_FILE", small.path())]);
         assert_eq!(error.variable, "JWT_PRIVATE_KEY_FILE");
         assert!(
@@ -522,7 +501,7 @@ mod tests {
             ("not a key", "is not a PEM private key"),
             (public_only, "is not a PEM private key"),
         ] {
-            let file = KeyFile::new(contents);
+            let file = TempFile::new(contents);
             let error = refusal(&[("JWT_PRIVATE_KEY_FILE", file.path())]);
             assert_eq!(error.variable, "JWT_PRIVATE_KEY_FILE");
             assert!(error.problem.contains(words), "{words}: {error}");
@@ -539,7 +518,7 @@ mod tests {
 
     #[test]
     fn one_signing_key_at_a_time() {
-        let file = KeyFile::new(&ed25519_pem(1));
+        let file = TempFile::new(&ed25519_pem(1));
         let error = refusal(&[
             ("JWT_PRIVATE_KEY_FILE", file.path()),
             ("JWT_SECRET", &"s".repeat(32)),
@@ -572,7 +551,7 @@ mod tests {
 
     #[test]
     fn key_ids_are_printable_and_short() {
-        let file = KeyFile::new(&ed25519_pem(1));
+        let file = TempFile::new(&ed25519_pem(1));
         for key_id in ["two words", "ключ", &"k".repeat(129)] {
             let error = refusal(&[
                 ("JWT_PRIVATE_KEY_FILE", file.path()),
@@ -588,13 +567,13 @@ mod tests {
 
     #[test]
     fn previous_public_keys_come_from_a_jwk_set_and_are_accepted_after_the_current_one() {
-        let old_key = KeyFile::new(&ed25519_pem(1));
+        let old_key = TempFile::new(&ed25519_pem(1));
         let old = key_pair(&[
             ("JWT_PRIVATE_KEY_FILE", old_key.path()),
             ("JWT_KEY_ID", "old"),
         ]);
-        let previous = KeyFile::new(&jwks_of(&old));
-        let new_key = KeyFile::new(&ed25519_pem(2));
+        let previous = TempFile::new(&jwks_of(&old));
+        let new_key = TempFile::new(&ed25519_pem(2));
         let new = key_pair(&[
             ("JWT_PRIVATE_KEY_FILE", new_key.path()),
             ("JWT_KEY_ID", "new"),
@@ -621,7 +600,7 @@ mod tests {
 
     #[test]
     fn previous_key_files_that_are_not_public_jwk_sets_are_refused() {
-        let new_key = KeyFile::new(&ed25519_pem(2));
+        let new_key = TempFile::new(&ed25519_pem(2));
         let x = URL_SAFE_NO_PAD.encode([5; 32]);
         let cases = [
             ("{", "is not JSON"),
@@ -657,7 +636,7 @@ mod tests {
             ),
         ];
         for (contents, words) in cases {
-            let previous = KeyFile::new(contents);
+            let previous = TempFile::new(contents);
             let error = refusal(&[
                 ("JWT_PRIVATE_KEY_FILE", new_key.path()),
                 ("JWT_PREVIOUS_PUBLIC_KEYS_FILE", previous.path()),
