@@ -10,6 +10,8 @@ use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::domain::users::LOCAL_PROVIDER;
+
 /// Something a request could not do, described for the client.
 ///
 /// Cloning is cheap and keeps the cause whole: a DataLoader hands one failed batch to every
@@ -35,10 +37,7 @@ pub enum AppError {
     },
     /// A new identity's e-mail address belongs to an existing account, which must be signed in
     /// to first and the identity linked to it explicitly: accounts are never joined by e-mail.
-    #[error(
-        "an account with this e-mail address already exists: sign in with {provider}, then link \
-         this provider to it"
-    )]
+    #[error("{}", account_exists_message(provider))]
     AccountExists {
         /// A provider the existing account signs in with.
         provider: String,
@@ -126,6 +125,23 @@ impl AppError {
     }
 }
 
+/// What a person refused with ACCOUNT_EXISTS does next: sign in to the existing account with
+/// `provider` and link the new one. An account made by `festapi token issue` has no provider a
+/// person can sign in with, so an operator issues them a token first.
+fn account_exists_message(provider: &str) -> String {
+    if provider == LOCAL_PROVIDER {
+        "an account with this e-mail address already exists, made by an operator with `festapi \
+         token issue`: ask an operator to issue you a token with `festapi token issue --email \
+         <your address>`, sign in with it, then attach this provider with `linkProvider`"
+            .to_owned()
+    } else {
+        format!(
+            "an account with this e-mail address already exists: sign in with {provider}, then \
+             attach this provider with `linkProvider`"
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -166,6 +182,16 @@ mod tests {
         };
         assert_eq!(error.code(), "ACCOUNT_EXISTS");
         assert!(error.to_string().contains("sign in with google"), "{error}");
+    }
+
+    #[test]
+    fn account_exists_for_an_operators_account_says_how_to_get_in() {
+        let error = AppError::AccountExists {
+            provider: LOCAL_PROVIDER.into(),
+        };
+        let message = error.to_string();
+        assert!(message.contains("festapi token issue --email"), "{message}");
+        assert!(message.contains("`linkProvider`"), "{message}");
     }
 
     #[test]

@@ -178,7 +178,7 @@ async fn issue_token(
     let signed_in = sessions::start_session(&state.database, &state.tokens, user, &sign_in).await?;
     eprintln!(
         "access token for {} ({}) in session {}, valid for {} minutes:",
-        signed_in.user.email,
+        signed_in.user.email.as_deref().unwrap_or(email),
         signed_in.user.id,
         signed_in.session_id,
         signed_in.expires_in.as_secs() / 60

@@ -14,13 +14,14 @@ use crate::db::schema::{auth_flows, identities, posts, refresh_tokens, sessions,
 pub struct UserRow {
     /// `{provider}_{provider_id}`, e.g. `google_123456789`.
     pub id: UserId,
-    /// Unique regardless of case.
-    pub email: String,
+    /// Unique regardless of case; `None` when no provider shared one (Kakao and Naver ask the
+    /// person first).
+    pub email: Option<String>,
     /// The display name, 1 to 100 characters.
     pub name: String,
     /// An http or https URL of the user's picture.
     pub picture: Option<String>,
-    /// Whether the identity provider vouched for `email`.
+    /// Whether the identity provider vouched for `email`; never without an address.
     pub verified_email: bool,
     /// The identity provider, e.g. `google`.
     pub provider: String,
@@ -52,7 +53,7 @@ pub struct NewUser<'a> {
     /// See [`UserRow::id`].
     pub id: &'a UserId,
     /// See [`UserRow::email`].
-    pub email: &'a str,
+    pub email: Option<&'a str>,
     /// See [`UserRow::name`].
     pub name: &'a str,
     /// See [`UserRow::picture`].

@@ -62,7 +62,7 @@ diesel::table! {
 diesel::table! {
     users (id) {
         id -> Text,
-        email -> Text,
+        email -> Nullable<Text>,
         name -> Text,
         picture -> Nullable<Text>,
         verified_email -> Bool,

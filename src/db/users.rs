@@ -10,7 +10,9 @@ use crate::db::schema::users;
 
 diesel::define_sql_function! {
     /// PostgreSQL's `lower(text)`, which the case-insensitive e-mail index is built on.
-    fn lower(text: diesel::sql_types::Text) -> diesel::sql_types::Text;
+    fn lower(
+        text: diesel::sql_types::Nullable<diesel::sql_types::Text>,
+    ) -> diesel::sql_types::Nullable<diesel::sql_types::Text>;
 }
 
 /// The user with this id.

@@ -5,6 +5,11 @@
 //! unless its e-mail address already belongs to one. Then it is refused with ACCOUNT_EXISTS: the
 //! owner signs in as before and links the new provider explicitly, so whoever controls that
 //! address at a weaker provider cannot take the account over.
+//!
+//! An identity whose provider shares no address (Kakao and Naver ask the person first) makes an
+//! account without one; since accounts are never found by address, nothing else changes. Whether
+//! the provider verified an address only sets the account's verified flag: an unverified address
+//! still names the account, so it still cannot be reused by a new identity.
 
 use diesel_async::AsyncConnection as _;
 use uuid::Uuid;
@@ -14,7 +19,9 @@ use crate::config::ProviderName;
 use crate::db::ids::{IdentityId, UserId};
 use crate::db::models::{IdentityRow, NewIdentity, NewUser, UserChanges, UserRow};
 use crate::db::{Database, identities, users};
-use crate::domain::users::{new_identity_id, valid_email, valid_name, valid_picture};
+use crate::domain::users::{
+    LOCAL_PROVIDER, new_identity_id, valid_email, valid_name, valid_picture,
+};
 use crate::error::AppError;
 
 /// The longest subject kept, in bytes (the `identities.subject` limit).
@@ -49,8 +56,9 @@ impl CheckedProfile {
         };
         Ok(Self {
             subject: subject.to_owned(),
+            // Nobody can have verified an address that was not given.
+            email_verified: profile.email_verified && email.is_some(),
             email,
-            email_verified: profile.email_verified,
             name: profile
                 .name
                 .as_deref()
@@ -93,16 +101,12 @@ pub async fn sign_in(
                 identity_id: identity.id,
             });
         }
-        let Some(email) = &profile.email else {
-            return Err(AppError::Unauthenticated(
-                format!("{provider} shared no e-mail address: allow access to it when signing in")
-                    .into(),
-            ));
-        };
-        if let Some(owner) = users::find_by_email(&mut connection, email).await? {
+        if let Some(email) = &profile.email
+            && let Some(owner) = users::find_by_email(&mut connection, email).await?
+        {
             return Err(account_exists(&mut connection, &owner).await?);
         }
-        if let Some(account) = create(&mut connection, provider, &profile, email).await? {
+        if let Some(account) = create(&mut connection, provider, &profile).await? {
             return Ok(account);
         }
     }
@@ -141,16 +145,23 @@ pub async fn link(
     }
 }
 
-/// ACCOUNT_EXISTS naming a provider `owner` signs in with.
+/// ACCOUNT_EXISTS naming a provider `owner` signs in with: their oldest identity at a real
+/// provider, so `festapi` is named only for an account no provider has been linked to yet.
 async fn account_exists(
     connection: &mut diesel_async::AsyncPgConnection,
     owner: &UserRow,
 ) -> Result<AppError, AppError> {
-    let provider = identities::of_user(connection, &owner.id)
+    let providers: Vec<String> = identities::of_user(connection, &owner.id)
         .await?
         .into_iter()
-        .next()
-        .map_or_else(|| owner.provider.clone(), |identity| identity.provider);
+        .map(|identity| identity.provider)
+        .collect();
+    let provider = providers
+        .iter()
+        .find(|provider| *provider != LOCAL_PROVIDER)
+        .or(providers.first())
+        .unwrap_or(&owner.provider)
+        .clone();
     Ok(AppError::AccountExists { provider })
 }
 
@@ -160,7 +171,6 @@ async fn create(
     connection: &mut diesel_async::AsyncPgConnection,
     provider: ProviderName,
     profile: &CheckedProfile,
-    email: &str,
 ) -> Result<Option<SignedInAccount>, AppError> {
     // `{provider}_{subject}`, as accounts have always been named, unless that is too long.
     let mut id = format!("{provider}_{}", profile.subject);
@@ -169,12 +179,14 @@ async fn create(
     }
     let id = UserId::from_trusted(id);
     let identity_id = new_identity_id();
+    let email = profile.email.as_deref();
     let fallback_name;
     let name = match &profile.name {
         Some(name) => name.as_str(),
         None => {
-            fallback_name = valid_name(email.split('@').next().unwrap_or_default())
-                .unwrap_or_else(|_| provider.to_string());
+            fallback_name = email
+                .and_then(|email| valid_name(email.split('@').next().unwrap_or_default()).ok())
+                .unwrap_or_else(|| provider.to_string());
             fallback_name.as_str()
         }
     };
@@ -198,7 +210,7 @@ async fn create(
                     user_id: &id,
                     provider: provider.as_str(),
                     subject: &profile.subject,
-                    email: Some(email),
+                    email,
                 };
                 if identities::insert_if_absent(connection, &identity).await? == 0 {
                     // Someone else's first sign-in won; undo ours.
@@ -228,7 +240,8 @@ async fn refresh(
     let same_address = profile
         .email
         .as_deref()
-        .is_some_and(|email| email.eq_ignore_ascii_case(&user.email));
+        .zip(user.email.as_deref())
+        .is_some_and(|(given, kept)| given.eq_ignore_ascii_case(kept));
     let changes = UserChanges {
         name: profile
             .name

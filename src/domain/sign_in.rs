@@ -60,6 +60,8 @@ pub struct CodeLogin<'a> {
     pub code_verifier: Option<&'a str>,
     /// The nonce the `id_token` must carry, when the app sent one.
     pub nonce: Option<&'a str>,
+    /// The `state` the provider sent back with the code; Naver's token endpoint requires it.
+    pub state: Option<&'a str>,
 }
 
 /// A browser sign-in sent off to its provider.
@@ -342,14 +344,27 @@ pub async fn profile_from_code(
         .nonce
         .map(|nonce| bounded("nonce", nonce, MAX_NONCE_BYTES))
         .transpose()?;
+    let state = login
+        .state
+        .map(|state| bounded("state", state, MAX_NONCE_BYTES))
+        .transpose()?;
     let redirect_uri = allowed_redirect_uri(auth, login.provider, login.redirect_uri)?;
     let provider = configured(providers, login.provider)?;
+    if state.is_none() && provider.exchanges_code_with_state() {
+        return Err(AppError::invalid_input(
+            "state",
+            format!(
+                "{} wants the `state` it sent back with the code: pass it as `state`",
+                login.provider
+            ),
+        ));
+    }
     let exchange = CodeExchange {
         code,
         redirect_uri: &redirect_uri,
         pkce_verifier,
         nonce,
-        state: None,
+        state,
     };
     Ok(provider.exchange_code(exchange).await?)
 }

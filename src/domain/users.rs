@@ -150,7 +150,7 @@ pub async fn find_or_create_local(
     let mut connection = database.connection().await?;
     let user = NewUser {
         id: &id,
-        email: &email,
+        email: Some(&email),
         name: &name,
         picture: None,
         verified_email: false,

@@ -109,6 +109,10 @@ impl SignInMutation {
     /// provider itself, and starts a session. A new identity whose e-mail address belongs to an
     /// account is refused with ACCOUNT_EXISTS and `extensions.provider` naming the provider to
     /// sign in with instead.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "each argument is one of the mutation's, named as clients send it"
+    )]
     async fn login(
         &self,
         ctx: &Context<'_>,
@@ -123,6 +127,11 @@ impl SignInMutation {
             desc = "The nonce the authorization request sent; the `id_token` must then carry it."
         )]
         nonce: Option<String>,
+        #[graphql(
+            desc = "The `state` the provider sent back with the code; required for Naver, \
+                          whose token endpoint wants it."
+        )]
+        state: Option<String>,
     ) -> Result<AuthPayload, AppError> {
         let app = ctx.app()?;
         let provider = ProviderName::from(provider);
@@ -132,6 +141,7 @@ impl SignInMutation {
             redirect_uri: &redirect_uri,
             code_verifier: code_verifier.as_deref(),
             nonce: nonce.as_deref(),
+            state: state.as_deref(),
         };
         let profile = sign_in::profile_from_code(&app.providers, &app.auth, &login).await?;
         signed_in(ctx, provider, &profile).await
@@ -167,6 +177,8 @@ impl SignInMutation {
         code: String,
         redirect_uri: String,
         code_verifier: Option<String>,
+        #[graphql(desc = "The `state` the provider sent back with the code; required for Naver.")]
+        state: Option<String>,
     ) -> Result<User, AppError> {
         let session = ctx.session()?;
         let app = ctx.app()?;
@@ -177,6 +189,7 @@ impl SignInMutation {
             redirect_uri: &redirect_uri,
             code_verifier: code_verifier.as_deref(),
             nonce: None,
+            state: state.as_deref(),
         };
         let profile = sign_in::profile_from_code(&app.providers, &app.auth, &login).await?;
         let user = accounts::link(&app.database, &session.user.id, provider, &profile).await?;

@@ -42,13 +42,14 @@ impl User {
         ID::from(self.0.id.as_str())
     }
 
-    /// The user's e-mail address; null unless you are signed in.
+    /// The user's e-mail address; null unless you are signed in, and for users whose provider
+    /// shared none.
     async fn email(&self, ctx: &Context<'_>) -> Result<Option<&str>, AppError> {
         let visible = match self.1 {
             EmailAccess::Themselves => true,
             EmailAccess::SignedInCallers => ctx.request()?.session.is_some(),
         };
-        Ok(visible.then_some(self.0.email.as_str()))
+        Ok(self.0.email.as_deref().filter(|_| visible))
     }
 
     /// The display name.
@@ -61,7 +62,7 @@ impl User {
         self.0.picture.as_deref()
     }
 
-    /// Whether the identity provider vouched for the e-mail address.
+    /// Whether the identity provider vouched for the e-mail address; false without one.
     async fn verified_email(&self) -> bool {
         self.0.verified_email
     }

@@ -62,7 +62,7 @@ async fn a_first_sign_in_creates_the_account_and_its_identity() {
     let user = ada_at_google(&app).await;
 
     assert_eq!(user.id.as_str(), "google_g-1");
-    assert_eq!(user.email, "ada@example.test");
+    assert_eq!(user.email.as_deref(), Some("ada@example.test"));
     assert_eq!(user.name, "Ada");
     assert!(user.verified_email);
     assert_eq!(
@@ -176,14 +176,26 @@ async fn accounts_issued_by_the_command_line_have_their_own_identity() {
     assert_eq!(row.get::<_, String>(1), "festapi");
 }
 
+/// Reverts migrations, newest first, up to and including `name`.
+async fn revert_until(database: &TestDatabase, name: &str) {
+    for _ in 0..20 {
+        let reverted = migrations::revert_last(&database.url).await.unwrap();
+        assert!(reverted.is_some(), "{name} was never applied");
+        if reverted.as_deref() == Some(name) {
+            return;
+        }
+    }
+    panic!("{name} is not among the last 20 migrations");
+}
+
 #[tokio::test]
 async fn existing_users_get_their_identity_when_the_identities_migration_runs() {
     let database = TestDatabase::migrated().await;
-    let reverted = migrations::revert_last(&database.url).await.unwrap();
-    assert_eq!(
-        reverted.as_deref(),
-        Some("2026-11-25-130000_create_identities_and_auth_flows")
-    );
+    revert_until(
+        &database,
+        "2026-11-25-130000_create_identities_and_auth_flows",
+    )
+    .await;
     let (client, connection) = tokio_postgres::connect(&database.url, NoTls).await.unwrap();
     tokio::spawn(connection);
     client
@@ -291,4 +303,72 @@ async fn a_refused_sign_in_starts_no_session() {
     assert_eq!(error.code(), "ACCOUNT_EXISTS");
     assert_eq!(count(&app, "sessions").await, 0);
     assert_eq!(count(&app, "identities").await, 1);
+}
+
+#[tokio::test]
+async fn an_operators_account_names_a_provider_it_was_linked_to_once_it_has_one() {
+    let app = TestApp::new().await;
+    let ada = app.create_user("ada").await;
+    let refused = sign_in(
+        &app,
+        ProviderName::Google,
+        profile("g-1", "ada@example.test", "Ada"),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(&refused, AppError::AccountExists { provider } if provider == "festapi"));
+    accounts::link(
+        &app.state.database,
+        &ada.id,
+        ProviderName::Google,
+        &profile("g-1", "ada@example.test", "Ada"),
+    )
+    .await
+    .unwrap();
+
+    let error = sign_in(
+        &app,
+        ProviderName::Kakao,
+        profile("k-1", "ada@example.test", "Ada"),
+    )
+    .await
+    .unwrap_err();
+
+    // Google, which the person can sign in with; not the operator's `festapi`.
+    assert!(matches!(&error, AppError::AccountExists { provider } if provider == "google"));
+}
+
+#[tokio::test]
+async fn an_identity_without_an_address_gets_an_account_without_one() {
+    let app = TestApp::new().await;
+    ada_at_google(&app).await;
+    let without_address = Profile {
+        email: None,
+        // Claimed, but there is no address to have verified.
+        email_verified: true,
+        name: None,
+        ..profile("k-1", "unused@example.test", "unused")
+    };
+
+    let user = sign_in(&app, ProviderName::Kakao, without_address.clone())
+        .await
+        .unwrap();
+
+    assert_eq!(user.email, None);
+    assert!(!user.verified_email);
+    // No name and no address to take one from: the provider's name stands in.
+    assert_eq!(user.name, "kakao");
+    let again = sign_in(&app, ProviderName::Kakao, without_address)
+        .await
+        .unwrap();
+    assert_eq!(again.id, user.id);
+    assert_eq!(count(&app, "users").await, 2);
+    // The account's address stays empty; the identity records what each sign-in gave.
+    let client = app.database.admin_client().await;
+    let recorded: Option<String> = client
+        .query_one("SELECT email FROM identities WHERE provider = 'kakao'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(recorded, None);
 }

@@ -104,3 +104,70 @@ async fn instances_booting_together_migrate_once() {
     assert_eq!(applied_counts, [0, 0, 0, 0, expected]);
     assert_eq!(applied_versions(&database.url).await.len(), expected);
 }
+
+const OPTIONAL_EMAILS: &str = "2026-11-25-140000_allow_users_without_email";
+
+/// Stores a user of provider `kakao` and subject `subject` with `email`, flagged `verified`.
+async fn insert_user(
+    client: &tokio_postgres::Client,
+    subject: &str,
+    email: Option<&str>,
+    verified: bool,
+) -> Result<u64, tokio_postgres::Error> {
+    client
+        .execute(
+            "INSERT INTO users (id, email, name, verified_email, provider, provider_id) \
+             VALUES ('kakao_' || $1, $2, 'Minji', $3, 'kakao', $1)",
+            &[&subject, &email, &verified],
+        )
+        .await
+}
+
+#[tokio::test]
+async fn users_without_email_addresses_keep_optional_emails_from_being_reverted() {
+    let database = TestDatabase::migrated().await;
+    let client = database.admin_client().await;
+    insert_user(&client, "1", None, false).await.unwrap();
+    // An address nobody gave cannot have been verified.
+    let verified_nothing = insert_user(&client, "2", None, true).await.unwrap_err();
+    assert!(
+        format!("{verified_nothing:?}").contains("users_verified_email_needs_email"),
+        "{verified_nothing:?}"
+    );
+    // Addresses that are there stay unique regardless of case.
+    insert_user(&client, "3", Some("minji@example.test"), true)
+        .await
+        .unwrap();
+    assert!(
+        insert_user(&client, "4", Some("MINJI@example.test"), true)
+            .await
+            .is_err()
+    );
+
+    let refused = migrations::revert_last(&database.url).await.unwrap_err();
+
+    assert!(
+        format!("{refused:#}").contains("1 users have no e-mail address"),
+        "{refused:#}"
+    );
+    let status = migrations::status(&database.url).await.unwrap();
+    assert!(status.iter().all(|migration| migration.applied));
+    let kept: i64 = client
+        .query_one("SELECT count(*) FROM users WHERE email IS NULL", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(kept, 1);
+
+    client
+        .batch_execute("UPDATE users SET email = 'given@example.test' WHERE email IS NULL")
+        .await
+        .unwrap();
+    let reverted = migrations::revert_last(&database.url).await.unwrap();
+    assert_eq!(reverted.as_deref(), Some(OPTIONAL_EMAILS));
+    assert!(insert_user(&client, "5", None, false).await.is_err());
+
+    let applied = migrations::run_pending(&database.url).await.unwrap();
+    assert_eq!(applied, [OPTIONAL_EMAILS]);
+    insert_user(&client, "5", None, false).await.unwrap();
+}

@@ -20,15 +20,19 @@ const NONCE: &str = "the-nonce";
 const USER_AGENT: &str = "festapi-sign-in-test/1.0";
 
 const LOGIN: &str = "mutation($provider: AuthProvider!, $code: String!, $redirectUri: String!, \
-                     $codeVerifier: String, $nonce: String) { login(provider: $provider, code: \
-                     $code, redirectUri: $redirectUri, codeVerifier: $codeVerifier, nonce: \
-                     $nonce) { accessToken refreshToken tokenType expiresIn user { id email } } }";
+                     $codeVerifier: String, $nonce: String, $state: String) { login(provider: \
+                     $provider, code: $code, redirectUri: $redirectUri, codeVerifier: \
+                     $codeVerifier, nonce: $nonce, state: $state) { accessToken refreshToken \
+                     tokenType expiresIn user { id email verifiedEmail } } }";
 const LOGIN_WITH_ID_TOKEN: &str = "mutation($provider: AuthProvider!, $idToken: String!, \
                                    $nonce: String) { loginWithIdToken(provider: $provider, \
                                    idToken: $idToken, nonce: $nonce) { accessToken user { id } } }";
 const LINK: &str = "mutation($provider: AuthProvider!, $code: String!, $redirectUri: String!, \
-                    $codeVerifier: String) { linkProvider(provider: $provider, code: $code, \
-                    redirectUri: $redirectUri, codeVerifier: $codeVerifier) { id } }";
+                    $codeVerifier: String, $state: String) { linkProvider(provider: $provider, \
+                    code: $code, redirectUri: $redirectUri, codeVerifier: $codeVerifier, state: \
+                    $state) { id } }";
+/// The `state` [`code_from`] sends to the authorization endpoint, which comes back with the code.
+const STATE: &str = "the-state";
 
 /// A server signing people in with `providers`, each a test provider and its name.
 async fn app_with(providers: &[(&TestIdentityProvider, &str)]) -> TestApp {
@@ -68,7 +72,7 @@ async fn code_from(idp: &TestIdentityProvider, redirect_uri: &str, nonce: &str) 
         .append_pair("client_id", CLIENT_ID)
         .append_pair("redirect_uri", redirect_uri)
         .append_pair("scope", "openid email profile")
-        .append_pair("state", "the-state")
+        .append_pair("state", STATE)
         .append_pair("nonce", nonce)
         .append_pair("code_challenge", &challenge)
         .append_pair("code_challenge_method", "S256");
@@ -479,6 +483,192 @@ async fn linking_an_identity_of_another_user_is_refused() {
     let anonymous = link(&app, None, &google, "google").await;
     anonymous.assert_error("UNAUTHENTICATED", None);
     assert_eq!(app.sign_in_rows().await, before);
+}
+
+/// Someone who keeps their e-mail address to themselves: neither the `id_token` nor the
+/// provider's profile carries one, though the provider still claims to have verified it.
+fn without_email(name: &str) -> Person {
+    Person {
+        email: None,
+        ..Person::named(name)
+    }
+}
+
+/// The stored e-mail address and verified flag of user `id`.
+async fn stored_email(app: &TestApp, id: &Value) -> (Option<String>, bool) {
+    let client = app.database.admin_client().await;
+    let row = client
+        .query_one(
+            "SELECT email, verified_email FROM users WHERE id = $1",
+            &[&id.as_str().unwrap()],
+        )
+        .await
+        .unwrap();
+    (row.get(0), row.get(1))
+}
+
+#[tokio::test]
+async fn a_kakao_sign_in_without_an_email_address_makes_a_user_without_one() {
+    let kakao = TestIdentityProvider::start(Shape::Kakao).await;
+    kakao.sign_in_as(without_email("minji"));
+    let app = app_with(&[(&kakao, "kakao")]).await;
+
+    let first = logged_in(&app, &kakao, "kakao").await;
+
+    assert_eq!(first["user"]["id"], "kakao_sub-minji");
+    assert_eq!(first["user"]["email"], Value::Null);
+    // Nobody can have verified an address that was not given.
+    assert_eq!(first["user"]["verifiedEmail"], false);
+    assert_eq!(
+        stored_email(&app, &first["user"]["id"]).await,
+        (None, false)
+    );
+    let me = send(
+        &app,
+        first["accessToken"].as_str(),
+        "{ me { id email name } }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        me.data()["me"],
+        json!({ "id": "kakao_sub-minji", "email": null, "name": "minji" })
+    );
+
+    let second = logged_in(&app, &kakao, "kakao").await;
+
+    assert_eq!(second["user"]["id"], first["user"]["id"]);
+    assert_eq!(stored(&app).await, (1, 1, 2));
+}
+
+#[tokio::test]
+async fn people_without_email_addresses_are_different_users() {
+    let oidc = TestIdentityProvider::start(Shape::Oidc).await;
+    let app = app_with(&[(&oidc, "oidc")]).await;
+    oidc.sign_in_as(without_email("minji"));
+    let minji = logged_in(&app, &oidc, "oidc").await;
+    oidc.sign_in_as(without_email("jisoo"));
+
+    let by_code = logged_in(&app, &oidc, "oidc").await;
+    oidc.sign_in_as(without_email("hana"));
+    let by_id_token =
+        login_with_id_token(&app, "OIDC", &oidc.id_token(Some(NONCE)), Some(NONCE)).await;
+
+    assert_eq!(minji["user"]["id"], "oidc_sub-minji");
+    assert_eq!(by_code["user"]["id"], "oidc_sub-jisoo");
+    assert_eq!(
+        by_id_token.data()["loginWithIdToken"]["user"]["id"],
+        "oidc_sub-hana"
+    );
+    assert_eq!(stored(&app).await, (3, 3, 3));
+    let client = app.database.admin_client().await;
+    let without = client
+        .query_one("SELECT count(*) FROM users WHERE email IS NULL", &[])
+        .await
+        .unwrap();
+    assert_eq!(without.get::<_, i64>(0), 3);
+}
+
+/// `query` (`login` or `linkProvider`) with a fresh code from the Naver-shaped `naver`, sent
+/// back with `state`, as the app with `token`, if any.
+async fn with_naver_code(
+    app: &TestApp,
+    token: Option<&str>,
+    query: &str,
+    naver: &TestIdentityProvider,
+    state: Option<&str>,
+) -> Reply {
+    let redirect_uri = callback("naver");
+    let code = code_from(naver, &redirect_uri, NONCE).await;
+    let variables = json!({ "provider": "NAVER", "code": code, "redirectUri": redirect_uri,
+                            "codeVerifier": VERIFIER, "state": state });
+    send(app, token, query, variables).await
+}
+
+#[tokio::test]
+async fn naver_login_sends_the_state_back_to_its_token_endpoint() {
+    let naver = TestIdentityProvider::start(Shape::Naver).await;
+    naver.sign_in_as(Person::named("minji"));
+    let app = app_with(&[(&naver, "naver")]).await;
+
+    let without_state = with_naver_code(&app, None, LOGIN, &naver, None).await;
+    assert_refused_storing_nothing(&app, &without_state, "BAD_USER_INPUT", Some("state")).await;
+    assert!(
+        without_state.error()["message"]
+            .as_str()
+            .unwrap()
+            .contains("`state`"),
+        "{:#}",
+        without_state.body
+    );
+    // Refused before Naver was asked anything.
+    assert!(naver.refusals().is_empty(), "{:?}", naver.refusals());
+
+    let wrong_state = with_naver_code(&app, None, LOGIN, &naver, Some("another-state")).await;
+    assert_refused_storing_nothing(&app, &wrong_state, "UNAUTHENTICATED", None).await;
+    assert_eq!(naver.refusals().len(), 1, "{:?}", naver.refusals());
+
+    let signed_in = with_naver_code(&app, None, LOGIN, &naver, Some(STATE)).await;
+
+    assert_eq!(signed_in.data()["login"]["user"]["id"], "naver_sub-minji");
+    assert_eq!(
+        signed_in.data()["login"]["user"]["email"],
+        "minji@example.test"
+    );
+    assert_eq!(stored(&app).await, (1, 1, 1));
+}
+
+#[tokio::test]
+async fn linking_naver_sends_the_state_back_too() {
+    let oidc = TestIdentityProvider::start(Shape::Oidc).await;
+    let naver = TestIdentityProvider::start(Shape::Naver).await;
+    naver.sign_in_as(Person {
+        subject: "naver-ada".into(),
+        ..Person::named("ada")
+    });
+    let app = app_with(&[(&oidc, "oidc"), (&naver, "naver")]).await;
+    let ada = logged_in(&app, &oidc, "oidc").await;
+    let token = ada["accessToken"].as_str();
+
+    let without_state = with_naver_code(&app, token, LINK, &naver, None).await;
+    without_state.assert_error("BAD_USER_INPUT", Some("state"));
+    assert_eq!(stored(&app).await, (1, 1, 1));
+
+    let linked = with_naver_code(&app, token, LINK, &naver, Some(STATE)).await;
+
+    assert_eq!(linked.data()["linkProvider"]["id"], "oidc_sub-ada");
+    let through_naver = with_naver_code(&app, None, LOGIN, &naver, Some(STATE)).await;
+    assert_eq!(through_naver.data()["login"]["user"]["id"], "oidc_sub-ada");
+    assert_eq!(stored(&app).await, (1, 2, 2));
+}
+
+#[tokio::test]
+async fn the_address_of_an_operators_account_says_how_to_get_in_and_that_way_works() {
+    let google = TestIdentityProvider::start(Shape::Oidc).await;
+    google.sign_in_as(Person::named("ada"));
+    let app = app_with(&[(&google, "google")]).await;
+    // `festapi token issue --email ada@example.test` made Ada's account.
+    let ada = app.create_user("ada").await;
+    let before = stored(&app).await;
+
+    let refused = login(&app, &google, "google").await;
+
+    refused.assert_error("ACCOUNT_EXISTS", None);
+    assert_eq!(refused.error()["extensions"]["provider"], "festapi");
+    assert_eq!(
+        refused.error()["message"],
+        "an account with this e-mail address already exists, made by an operator with `festapi \
+         token issue`: ask an operator to issue you a token with `festapi token issue --email \
+         <your address>`, sign in with it, then attach this provider with `linkProvider`"
+    );
+    assert_eq!(stored(&app).await, before);
+
+    // As the message says: a token from the operator, then linkProvider.
+    let operator_token = app.start_session(ada.clone()).await.access_token;
+    let linked = link(&app, Some(&operator_token), &google, "google").await;
+    assert_eq!(linked.data()["linkProvider"]["id"], ada.id.as_str());
+    let through_google = logged_in(&app, &google, "google").await;
+    assert_eq!(through_google["user"]["id"], ada.id.as_str());
 }
 
 #[tokio::test]

@@ -98,7 +98,7 @@ pub struct CodeExchange<'a> {
     pub pkce_verifier: Option<&'a str>,
     /// The nonce the `id_token` must carry; `None` demands none.
     pub nonce: Option<&'a str>,
-    /// The flow's `state`, which Naver wants back at its token endpoint.
+    /// The `state` of the authorization response, which Naver wants back at its token endpoint.
     pub state: Option<&'a str>,
 }
 
@@ -113,6 +113,12 @@ pub trait IdentityProvider: Send + Sync + fmt::Debug {
     /// Whether it answers the browser callback with a cross-site form POST (Apple), so the
     /// browser-binding cookie must be `SameSite=None`.
     fn posts_callback_form(&self) -> bool {
+        false
+    }
+
+    /// Whether its token endpoint wants the `state` of the authorization response back with the
+    /// code (Naver), so a code cannot be exchanged without it.
+    fn exchanges_code_with_state(&self) -> bool {
         false
     }
 

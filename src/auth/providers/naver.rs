@@ -124,6 +124,10 @@ impl IdentityProvider for NaverProvider {
         "Naver"
     }
 
+    fn exchanges_code_with_state(&self) -> bool {
+        true
+    }
+
     fn authorization_url(&self, request: &AuthorizationRequest<'_>) -> Result<Url, ProviderError> {
         let state = request.state.to_owned();
         let (url, _) = self

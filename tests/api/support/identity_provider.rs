@@ -117,8 +117,8 @@ impl Default for Knobs {
 pub(crate) struct Person {
     /// The subject (`sub`).
     pub subject: String,
-    /// The e-mail address.
-    pub email: String,
+    /// The e-mail address, unless the person keeps it to themselves.
+    pub email: Option<String>,
     /// Whether it is verified.
     pub email_verified: bool,
     /// The display name.
@@ -132,7 +132,7 @@ impl Person {
     pub(crate) fn named(name: &str) -> Self {
         Self {
             subject: format!("sub-{name}"),
-            email: format!("{name}@example.test"),
+            email: Some(format!("{name}@example.test")),
             email_verified: true,
             name: name.to_owned(),
             picture: format!("https://pictures.example.test/{name}.png"),
@@ -392,16 +392,16 @@ impl Inner {
         } else {
             (now, now + 3600)
         };
-        let mut claims = json!({
+        let claims = json!({
             "iss": knobs.issuer.clone().unwrap_or_else(|| self.issuer.clone()),
             "aud": knobs.audience.clone().unwrap_or_else(|| CLIENT_ID.to_owned()),
             "sub": person.subject,
             "iat": iat,
             "exp": exp,
-            "email": person.email,
             "name": person.name,
             "picture": person.picture,
         });
+        let mut claims = with_email(claims, person);
         // Apple writes the flag as a string.
         claims["email_verified"] = if self.shape == Shape::Apple {
             json!(person.email_verified.to_string())
@@ -584,10 +584,10 @@ async fn authorize(
             if !named_before.contains(&person.subject) {
                 named_before.push(person.subject.clone());
                 let (first, last) = person.name.split_once(' ').unwrap_or((&person.name, ""));
-                let user = json!({
-                    "name": { "firstName": first, "lastName": last },
-                    "email": person.email,
-                });
+                let user = with_email(
+                    json!({ "name": { "firstName": first, "lastName": last } }),
+                    &person,
+                );
                 fields.push(("user".to_owned(), user.to_string()));
             }
         }
@@ -643,11 +643,17 @@ async fn token(
             return inner.refuse("invalid_grant", "PKCE verification failed");
         }
     }
-    if inner.shape == Shape::Naver && form.get("state") != issued.params.state.as_ref() {
-        return inner.refuse(
-            "invalid_request",
-            "state differs from the authorization request",
-        );
+    // Naver's token endpoint wants the `state` of the authorization response back.
+    if inner.shape == Shape::Naver {
+        let Some(state) = form.get("state").filter(|state| !state.is_empty()) else {
+            return inner.refuse("invalid_request", "no state");
+        };
+        if issued.params.state.as_ref() != Some(state) {
+            return inner.refuse(
+                "invalid_request",
+                "state differs from the authorization request",
+            );
+        }
     }
     let access_token = random_value();
     inner
@@ -681,25 +687,32 @@ async fn userinfo(State(inner): State<Arc<Inner>>, headers: HeaderMap) -> Respon
         return StatusCode::UNAUTHORIZED.into_response();
     };
     if inner.shape == Shape::Naver {
-        return Json(json!({
-            "resultcode": "00",
-            "message": "success",
-            "response": {
+        let profile = with_email(
+            json!({
                 "id": person.subject,
-                "email": person.email,
                 "name": person.name,
                 "nickname": person.name,
                 "profile_image": person.picture,
-            },
-        }))
-        .into_response();
+            }),
+            &person,
+        );
+        return Json(json!({ "resultcode": "00", "message": "success", "response": profile }))
+            .into_response();
     }
-    Json(json!({
+    let info = json!({
         "sub": person.subject,
-        "email": person.email,
         "email_verified": person.email_verified,
         "name": person.name,
         "picture": person.picture,
-    }))
-    .into_response()
+    });
+    Json(with_email(info, &person)).into_response()
+}
+
+/// `fields` with `person`'s `email`; without one when they keep their address to themselves,
+/// as providers leave the field out then.
+fn with_email(mut fields: Value, person: &Person) -> Value {
+    if let Some(email) = &person.email {
+        fields["email"] = json!(email);
+    }
+    fields
 }
