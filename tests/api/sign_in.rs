@@ -538,7 +538,7 @@ async fn a_kakao_sign_in_without_an_email_address_makes_a_user_without_one() {
     let second = logged_in(&app, &kakao, "kakao").await;
 
     assert_eq!(second["user"]["id"], first["user"]["id"]);
-    assert_eq!(stored(&app).await, (1, 1, 2));
+    assert_eq!(app.sign_in_rows().await, SignInRows::signed_in(1, 1, 2));
 }
 
 #[tokio::test]
@@ -560,7 +560,7 @@ async fn people_without_email_addresses_are_different_users() {
         by_id_token.data()["loginWithIdToken"]["user"]["id"],
         "oidc_sub-hana"
     );
-    assert_eq!(stored(&app).await, (3, 3, 3));
+    assert_eq!(app.sign_in_rows().await, SignInRows::signed_in(3, 3, 3));
     let client = app.database.admin_client().await;
     let without = client
         .query_one("SELECT count(*) FROM users WHERE email IS NULL", &[])
@@ -615,7 +615,7 @@ async fn naver_login_sends_the_state_back_to_its_token_endpoint() {
         signed_in.data()["login"]["user"]["email"],
         "minji@example.test"
     );
-    assert_eq!(stored(&app).await, (1, 1, 1));
+    assert_eq!(app.sign_in_rows().await, SignInRows::signed_in(1, 1, 1));
 }
 
 #[tokio::test]
@@ -632,14 +632,14 @@ async fn linking_naver_sends_the_state_back_too() {
 
     let without_state = with_naver_code(&app, token, LINK, &naver, None).await;
     without_state.assert_error("BAD_USER_INPUT", Some("state"));
-    assert_eq!(stored(&app).await, (1, 1, 1));
+    assert_eq!(app.sign_in_rows().await, SignInRows::signed_in(1, 1, 1));
 
     let linked = with_naver_code(&app, token, LINK, &naver, Some(STATE)).await;
 
     assert_eq!(linked.data()["linkProvider"]["id"], "oidc_sub-ada");
     let through_naver = with_naver_code(&app, None, LOGIN, &naver, Some(STATE)).await;
     assert_eq!(through_naver.data()["login"]["user"]["id"], "oidc_sub-ada");
-    assert_eq!(stored(&app).await, (1, 2, 2));
+    assert_eq!(app.sign_in_rows().await, SignInRows::signed_in(1, 2, 2));
 }
 
 #[tokio::test]
@@ -649,7 +649,7 @@ async fn the_address_of_an_operators_account_says_how_to_get_in_and_that_way_wor
     let app = app_with(&[(&google, "google")]).await;
     // `festapi token issue --email ada@example.test` made Ada's account.
     let ada = app.create_user("ada").await;
-    let before = stored(&app).await;
+    let before = app.sign_in_rows().await;
 
     let refused = login(&app, &google, "google").await;
 
@@ -661,7 +661,7 @@ async fn the_address_of_an_operators_account_says_how_to_get_in_and_that_way_wor
          token issue`: ask an operator to issue you a token with `festapi token issue --email \
          <your address>`, sign in with it, then attach this provider with `linkProvider`"
     );
-    assert_eq!(stored(&app).await, before);
+    assert_eq!(app.sign_in_rows().await, before);
 
     // As the message says: a token from the operator, then linkProvider.
     let operator_token = app.start_session(ada.clone()).await.access_token;
