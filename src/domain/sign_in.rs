@@ -169,7 +169,7 @@ pub struct FinishedFlow {
 ///
 /// The flow is taken once (deleted as it is read), and only with the cookie of the browser that
 /// started it; a missing, reused, expired or foreign `state` is refused before the provider is
-/// asked anything. Refusals of the flow itself are the outer error; once the flow is known, its
+/// asked anything. Refusals before the flow is known are the outer error; once it is known, its
 /// `redirect_to` is returned with the outcome, so the browser can be sent back either way.
 pub async fn finish_browser_flow(
     database: &Database,
@@ -207,22 +207,22 @@ pub async fn finish_browser_flow(
         });
     };
     drop(connection);
-    if flow.provider != provider.as_str() {
-        return Err(flow_problem(
-            "this sign-in was started with another provider",
-        ));
-    }
-    if flow.expires_at <= Utc::now() {
-        return Err(flow_problem(
-            "this sign-in took too long and expired: start again",
-        ));
-    }
     let redirect_to = flow
         .redirect_to
         .as_deref()
         .map(|value| allowed_redirect_to(auth, value))
         .transpose()?;
-    let outcome = finish_flow(database, providers, tokens, auth, &flow, callback, client).await;
+    let outcome = if flow.provider != provider.as_str() {
+        Err(flow_problem(
+            "this sign-in was started with another provider",
+        ))
+    } else if flow.expires_at <= Utc::now() {
+        Err(flow_problem(
+            "this sign-in took too long and expired: start again",
+        ))
+    } else {
+        finish_flow(database, providers, tokens, auth, &flow, callback, client).await
+    };
     Ok(FinishedFlow {
         redirect_to,
         outcome,

@@ -153,6 +153,11 @@ fn assert_refused_in_fragment(
     fragment
 }
 
+/// Makes every flow ten minutes and a second older, by the flows' own clock.
+const AGE_FLOWS_PAST_THEIR_LIFETIME: &str = "UPDATE auth_flows \
+     SET created_at = created_at - interval '601 seconds', \
+     expires_at = expires_at - interval '601 seconds'";
+
 /// Runs `statement` on the server's database, between a flow's start and its callback.
 async fn meddle(app: &TestApp, statement: &str) {
     app.database
@@ -225,17 +230,19 @@ async fn a_state_older_than_the_flow_lifetime_is_refused() {
     let idp = TestIdentityProvider::start(Shape::Oidc).await;
     let app = app_signing_in_with(&[(&idp, "oidc")]).await;
     let answer = through_the_provider(&app, "oidc", "").await;
-    // Ten minutes and a second later, by the flow's own clock.
-    meddle(
-        &app,
-        "UPDATE auth_flows SET created_at = created_at - interval '601 seconds', \
-         expires_at = expires_at - interval '601 seconds'",
-    )
-    .await;
+    meddle(&app, AGE_FLOWS_PAST_THEIR_LIFETIME).await;
 
     assert_flow_refused(answer.back_at(&app).await, "expired").await;
     assert_eq!(app.sign_in_rows().await, SignInRows::default());
     // Refused before the code was exchanged: it is still unused at the provider.
+    assert!(idp.refusals().is_empty());
+
+    // A flow that knows where the app waits sends the browser back there with the error.
+    let to_the_app = through_the_provider(&app, "oidc", TO_APP_PAGE).await;
+    meddle(&app, AGE_FLOWS_PAST_THEIR_LIFETIME).await;
+    let response = to_the_app.back_at(&app).await;
+    assert_refused_in_fragment(&response, "BAD_USER_INPUT", "expired");
+    assert_eq!(app.sign_in_rows().await, SignInRows::default());
     assert!(idp.refusals().is_empty());
 }
 
