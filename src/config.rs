@@ -13,6 +13,7 @@ use ipnet::IpNet;
 use secrecy::{ExposeSecret, SecretString};
 
 mod auth;
+mod database_url;
 mod jwt;
 mod secrets;
 
@@ -20,6 +21,9 @@ pub use auth::{
     APPLE_ISSUER, AppleConfig, AuthConfig, DEFAULT_FLOW_TTL_SECONDS, DEFAULT_OIDC_SCOPES,
     GOOGLE_ISSUER, KAKAO_ISSUER, NAVER_AUTHORIZE_URL, NAVER_TOKEN_URL, NAVER_USERINFO_URL,
     NaverConfig, OidcProviderConfig, ProviderName, is_loopback,
+};
+pub use database_url::{
+    CertificateCheck, DatabaseUrl, SslMode, TlsSettings, TrustedRoots, read_root_certificates,
 };
 pub use jwt::{
     KeyPair, MAX_KEY_ID_CHARS, MIN_JWT_SECRET_BYTES, MIN_RSA_KEY_BITS, PublicKey, SigningKey,
@@ -488,8 +492,8 @@ fn check_database_url(url: &str) -> Result<(), ConfigError> {
         return Err(problem("not a postgres:// URL"));
     }
     let parsed =
-        tokio_postgres::Config::from_str(url).map_err(|error| problem(&error.to_string()))?;
-    if parsed.get_dbname().is_none_or(str::is_empty) {
+        DatabaseUrl::parse(url).map_err(|error| ConfigError::new("DATABASE_URL", error))?;
+    if parsed.postgres.get_dbname().is_none_or(str::is_empty) {
         return Err(problem("names no database"));
     }
     Ok(())
@@ -649,17 +653,17 @@ pub(super) mod tests {
     }
 
     /// A file holding what a test wrote, removed when dropped.
-    pub(super) struct TempFile(std::path::PathBuf);
+    pub(crate) struct TempFile(std::path::PathBuf);
 
     impl TempFile {
-        pub(super) fn new(contents: &str) -> Self {
+        pub(crate) fn new(contents: &str) -> Self {
             let path =
                 std::env::temp_dir().join(format!("festapi-config-{}", uuid::Uuid::new_v4()));
             std::fs::write(&path, contents).unwrap();
             Self(path)
         }
 
-        pub(super) fn path(&self) -> &str {
+        pub(crate) fn path(&self) -> &str {
             self.0.to_str().unwrap()
         }
     }
@@ -743,6 +747,14 @@ pub(super) mod tests {
                 "postgres://postgres@127.0.0.1:notaport/festapi",
             ),
             ("DATABASE_URL", "postgres://postgres@127.0.0.1:5432"),
+            (
+                "DATABASE_URL",
+                "postgres://db.example.com/festapi?sslmode=verify",
+            ),
+            (
+                "DATABASE_URL",
+                "postgres://db.example.com/festapi?sslmode=verify-full&sslrootcert=/nonexistent.pem",
+            ),
             ("FESTAPI_ADDR", "localhost"),
             ("APP_ENV", "staging"),
             ("JWT_ACCESS_TTL_SECONDS", "5"),

@@ -5,14 +5,14 @@
 //! runs on a dedicated connection holding a PostgreSQL advisory lock, and looks at what is
 //! pending only once it holds the lock.
 
-use std::str::FromStr as _;
-
 use anyhow::Context as _;
 use diesel::migration::{Migration as _, MigrationSource, MigrationVersion};
 use diesel::sql_types::BigInt;
 use diesel_async::AsyncPgConnection;
 use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+use super::connector::Connector;
 
 /// Every migration of this build, in order.
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
@@ -117,14 +117,10 @@ where
     T: Send + 'static,
     F: FnOnce(&mut MigrationConnection) -> anyhow::Result<T> + Send + 'static,
 {
-    let config = tokio_postgres::Config::from_str(database_url).context("parsing DATABASE_URL")?;
-    let (client, driver) = config
-        .connect(tokio_postgres::NoTls)
+    let connection = Connector::new(database_url)?
+        .connect_diesel()
         .await
-        .context("connecting to the database to migrate it")?;
-    let connection = AsyncPgConnection::try_from_client_and_connection(client, driver)
-        .await
-        .context("setting up the migration connection")?;
+        .context("opening the migration connection")?;
 
     tokio::task::spawn_blocking(move || {
         use diesel::RunQueryDsl as _;

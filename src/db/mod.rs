@@ -1,11 +1,13 @@
 //! PostgreSQL access: the connection pool, embedded migrations, and the rows and queries of each
 //! table.
 //!
-//! Connections come from a deadpool pool of diesel-async connections. Every connection is opened
-//! with server-side time limits, so no statement or idle transaction can hold a connection
+//! Connections come from a deadpool pool of diesel-async connections, opened by the
+//! [`connector`] over TLS as `DATABASE_URL` asks. Every connection is opened with server-side
+//! time limits, so no statement or idle transaction can hold a connection
 //! forever, and the pool has a wait timeout, so a request never hangs waiting for one.
 
 pub mod auth_flows;
+pub mod connector;
 mod errors;
 pub mod identities;
 pub mod ids;
@@ -19,10 +21,8 @@ pub mod schema;
 pub mod sessions;
 pub mod users;
 
-use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
 use anyhow::Context as _;
 use diesel::connection::{Instrumentation, InstrumentationEvent};
@@ -36,12 +36,10 @@ use tokio_postgres::error::SqlState;
 
 use crate::config::DatabaseConfig;
 use crate::error::AppError;
+use connector::{CONNECT_TIMEOUT, Connector};
 
 /// A pooled connection, returned to the pool when dropped.
 pub type PooledConnection = Object<AsyncPgConnection>;
-
-/// How long opening one new connection may take.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The application's handle on PostgreSQL. Cheap to clone: clones share one pool.
 #[derive(Clone)]
@@ -55,7 +53,7 @@ pub struct Database {
 impl Database {
     /// Builds the pool. No connection is opened until one is needed.
     pub fn connect(config: &DatabaseConfig) -> anyhow::Result<Self> {
-        let connection_config = connection_config(config)?;
+        let connector = pool_connector(config)?;
         let statements = Arc::new(AtomicU64::new(0));
         let counter = Arc::clone(&statements);
 
@@ -64,10 +62,10 @@ impl Database {
         // a `SELECT 1` before every checkout would add a round trip to every request.
         manager_config.recycling_method = RecyclingMethod::Fast;
         manager_config.custom_setup = Box::new(move |_url| {
-            let connection_config = connection_config.clone();
+            let connector = connector.clone();
             let counter = Arc::clone(&counter);
             async move {
-                let mut connection = open_connection(&connection_config).await?;
+                let mut connection = connector.connect_diesel().await?;
                 connection.set_instrumentation(StatementCounter(counter));
                 Ok(connection)
             }
@@ -138,10 +136,10 @@ impl Instrumentation for StatementCounter {
     }
 }
 
-/// The connection settings parsed from the URL, with the server-side limits every session gets.
-fn connection_config(config: &DatabaseConfig) -> anyhow::Result<tokio_postgres::Config> {
-    let mut connection_config =
-        tokio_postgres::Config::from_str(config.url()).context("parsing DATABASE_URL")?;
+/// The connector of the pool: the URL's settings, with the server-side limits every session gets.
+fn pool_connector(config: &DatabaseConfig) -> anyhow::Result<Connector> {
+    let mut connector = Connector::new(config.url())?;
+    let connection_config = connector.postgres_config_mut();
     let statement_timeout = config.statement_timeout.as_millis();
     let session_options = format!(
         "-c statement_timeout={statement_timeout} \
@@ -154,19 +152,8 @@ fn connection_config(config: &DatabaseConfig) -> anyhow::Result<tokio_postgres::
     };
     connection_config
         .options(&options)
-        .application_name("festapi")
-        .connect_timeout(CONNECT_TIMEOUT);
-    Ok(connection_config)
-}
-
-async fn open_connection(
-    config: &tokio_postgres::Config,
-) -> diesel::ConnectionResult<AsyncPgConnection> {
-    let (client, connection) = config
-        .connect(tokio_postgres::NoTls)
-        .await
-        .map_err(|error| diesel::ConnectionError::BadConnection(error.to_string()))?;
-    AsyncPgConnection::try_from_client_and_connection(client, connection).await
+        .application_name("festapi");
+    Ok(connector)
 }
 
 /// Creates the database `database_url` names when it does not exist yet.
@@ -174,25 +161,23 @@ async fn open_connection(
 /// Several instances may boot at once: a concurrent creation by another instance counts as
 /// success.
 pub async fn create_database_if_missing(database_url: &str) -> anyhow::Result<()> {
-    let config = tokio_postgres::Config::from_str(database_url).context("parsing DATABASE_URL")?;
-    let database = config
+    let connector = Connector::new(database_url)?;
+    let database = connector
+        .postgres_config()
         .get_dbname()
         .context("DATABASE_URL names no database")?
         .to_owned();
 
-    match connect_plain(&config).await {
+    match connect_and_close(&connector).await {
         Ok(()) => return Ok(()),
         Err(error) if error.code() == Some(&SqlState::INVALID_CATALOG_NAME) => {}
-        Err(error) => {
-            return Err(error).with_context(|| format!("connecting to database {database:?}"));
-        }
+        Err(error) => return Err(error.into()),
     }
 
-    let mut maintenance = config.clone();
-    maintenance.dbname("postgres");
+    let mut maintenance = connector;
+    maintenance.postgres_config_mut().dbname("postgres");
     let (client, connection) = maintenance
-        .connect_timeout(CONNECT_TIMEOUT)
-        .connect(tokio_postgres::NoTls)
+        .connect()
         .await
         .context("connecting to the `postgres` maintenance database to create the database")?;
     let driver = tokio::spawn(connection);
@@ -218,12 +203,9 @@ pub async fn create_database_if_missing(database_url: &str) -> anyhow::Result<()
     outcome
 }
 
-async fn connect_plain(config: &tokio_postgres::Config) -> Result<(), tokio_postgres::Error> {
-    let mut config = config.clone();
-    let (client, connection) = config
-        .connect_timeout(CONNECT_TIMEOUT)
-        .connect(tokio_postgres::NoTls)
-        .await?;
+/// Opens a connection and closes it again, to learn whether the database can be reached.
+async fn connect_and_close(connector: &Connector) -> Result<(), connector::ConnectError> {
+    let (client, connection) = connector.connect().await?;
     drop(client);
     // Dropping the client makes the connection task finish with a clean terminate.
     let _ = connection.await;
