@@ -435,3 +435,61 @@ fn describe(recorder: &PrometheusRecorder) {
         recorder.describe_gauge(name.into(), None, help(description));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_bounded_graphql_names_are_labels() {
+        for name in [
+            "Feed",
+            "_private",
+            "getPost2",
+            &"A".repeat(MAX_OPERATION_NAME_CHARS),
+        ] {
+            assert!(is_label_worthy(name), "{name}");
+        }
+        let too_long = "A".repeat(MAX_OPERATION_NAME_CHARS + 1);
+        for name in [
+            "",
+            "2fast",
+            "has space",
+            "quote\"",
+            "new\nline",
+            "é",
+            &too_long,
+        ] {
+            assert!(!is_label_worthy(name), "{name:?}");
+            assert_eq!(loggable_operation_name(Some(name)), OTHER_OPERATION);
+        }
+        assert_eq!(loggable_operation_name(None), ANONYMOUS_OPERATION);
+        assert_eq!(loggable_operation_name(Some("Feed")), "Feed");
+    }
+
+    #[test]
+    fn names_past_the_limit_fold_into_other_and_known_ones_stay() {
+        let metrics = Metrics::new().unwrap();
+        for index in 0..MAX_OPERATION_NAMES {
+            let label = metrics.operation_label(Some(&format!("Op{index}")));
+            assert_eq!(
+                label,
+                OperationLabel::Named(Arc::from(format!("Op{index}")))
+            );
+        }
+        assert_eq!(metrics.operation_label(Some("Late")), OperationLabel::Other);
+        assert_eq!(
+            metrics.operation_label(Some("Op0")),
+            OperationLabel::Named(Arc::from("Op0"))
+        );
+        assert_eq!(metrics.operation_label(None), OperationLabel::Anonymous);
+    }
+
+    #[test]
+    fn status_labels_are_the_three_digits() {
+        assert_eq!(status_label(200), "200");
+        assert_eq!(status_label(503), "503");
+        assert_eq!(status_label(999), "999");
+        assert_eq!(status_label(1000), "other");
+    }
+}
