@@ -153,16 +153,15 @@ impl Metrics {
         duration.record(elapsed);
     }
 
-    /// Counts a GraphQL operation named `name` of type `operation_type` that ended with
-    /// `outcome` (`ok` or an error code) after `elapsed`.
+    /// Counts a GraphQL operation counted under `label` (see [`Self::operation_label`]), of type
+    /// `operation_type`, that ended with `outcome` (`ok` or an error code) after `elapsed`.
     pub fn record_operation(
         &self,
-        name: Option<&str>,
+        label: &OperationLabel,
         operation_type: &'static str,
         outcome: &'static str,
         elapsed: Duration,
     ) {
-        let label = self.operation_label(name);
         let key = (label.clone(), operation_type, outcome);
         let (count, duration) = self.operations.get(&self.recorder, key, || {
             vec![
@@ -179,7 +178,7 @@ impl Metrics {
     ///
     /// Only [`MAX_OPERATION_NAMES`] names are ever kept, so hostile clients cannot grow memory
     /// or the exposition.
-    fn operation_label(&self, name: Option<&str>) -> OperationLabel {
+    pub fn operation_label(&self, name: Option<&str>) -> OperationLabel {
         let Some(name) = name else {
             return OperationLabel::Anonymous;
         };
@@ -274,11 +273,14 @@ pub struct Sample {
     pub database: Option<statistics::Statistics>,
 }
 
-/// The label an operation name is counted under.
+/// The label an operation name is counted under. Cheap to clone.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-enum OperationLabel {
+pub enum OperationLabel {
+    /// The operation has no name.
     Anonymous,
+    /// A name past [`MAX_OPERATION_NAMES`], or not fit to be a label.
     Other,
+    /// One of the first [`MAX_OPERATION_NAMES`] names, interned.
     Named(Arc<str>),
 }
 

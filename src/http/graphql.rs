@@ -29,7 +29,7 @@ use crate::http::error::{Refusal, error_response, request_error};
 use crate::http::media_type::MediaRange;
 use crate::http::metrics::RequestStarted;
 use crate::http::{GraphqlLogFields, HttpState, MAX_BODY_BYTES, REQUEST_ID_HEADER};
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, OperationLabel};
 
 const JSON: &str = "application/json";
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
@@ -220,7 +220,7 @@ async fn execute(
 ) -> Response {
     let timer = OperationTimer {
         metrics: Arc::clone(&state.app.metrics),
-        name: operation.name.clone(),
+        label: state.app.metrics.operation_label(operation.name.as_deref()),
         operation_type: operation.type_label(),
         started: Instant::now(),
         request_started: started.map(|Extension(RequestStarted(at))| at),
@@ -273,7 +273,7 @@ async fn execute(
 /// going away (`CANCELLED`).
 struct OperationTimer {
     metrics: Arc<Metrics>,
-    name: Option<String>,
+    label: OperationLabel,
     operation_type: &'static str,
     /// When the handler began.
     started: Instant,
@@ -291,7 +291,7 @@ impl OperationTimer {
 
     fn record(&self, outcome: &'static str) {
         self.metrics.record_operation(
-            self.name.as_deref(),
+            &self.label,
             self.operation_type,
             outcome,
             self.started.elapsed(),

@@ -8,7 +8,7 @@ use festapi::metrics::{MAX_OPERATION_NAME_CHARS, MAX_OPERATION_NAMES};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::support::{JsonLog, TestApp};
+use crate::support::{JsonLog, TableLock, TestApp};
 
 /// One scrape, parsed: every sample by metric name and labels.
 struct Exposition {
@@ -429,4 +429,30 @@ async fn access_log_lines_carry_the_operation_user_client_and_latency() {
         .unwrap();
     assert_eq!(probe["level"], "DEBUG");
     assert!(probe.get("operation_name").is_none(), "{probe}");
+}
+
+#[tokio::test]
+async fn timed_out_operations_count_as_timeout() {
+    let app = TestApp::builder()
+        .with_env("REQUEST_TIMEOUT_MS", "300")
+        .start()
+        .await;
+    let lock = TableLock::take(&app.database.url, "posts").await;
+    let reply = app
+        .anonymous()
+        .graphql("query Stuck { posts { edges { cursor } } }", json!({}))
+        .await;
+    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(reply.error_code(), "TIMEOUT");
+    lock.release().await;
+
+    let exposition = scrape(&app).await;
+    assert_eq!(
+        exposition.value(OPERATIONS, &operation("Stuck", "query", "TIMEOUT")),
+        Some(1.0)
+    );
+    assert_eq!(
+        exposition.value(REQUESTS, &[("route", "/graphql"), ("status", "503")]),
+        Some(1.0)
+    );
 }
