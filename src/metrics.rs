@@ -68,7 +68,10 @@ const POOL_WAIT_BUCKETS: [f64; 12] = [
 ];
 
 /// The git commit the binary was built from, as `build.rs` found it.
-const GIT_COMMIT: &str = env!("FESTAPI_GIT_COMMIT");
+const GIT_COMMIT: &str = match option_env!("FESTAPI_GIT_COMMIT") {
+    Some(commit) => commit,
+    None => "unknown",
+};
 
 /// Where the metrics come from, as recorders are told; the Prometheus recorder ignores it.
 static METADATA: Metadata<'static> =
