@@ -63,10 +63,12 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         ),
         None => None,
     };
+    // The bound addresses, which name the port the system chose for a port 0.
+    let bound = |listener: &TcpListener| listener.local_addr().ok().map(tracing::field::display);
     tracing::info!(
-        addr = %config.addr,
+        addr = bound(&listener),
         env = %config.env,
-        metrics_addr = config.metrics_addr.map(tracing::field::display),
+        metrics_addr = metrics_listener.as_ref().and_then(bound),
         "FestAPI is listening; GraphQL at /graphql, metrics at /metrics"
     );
 

@@ -205,7 +205,8 @@ struct AccessLog;
 impl<B> OnResponse<B> for AccessLog {
     fn on_response(self, response: &Response<B>, latency: Duration, _span: &tracing::Span) {
         let status = response.status().as_u16();
-        let latency_ms = latency.as_secs_f64() * 1_000.0;
+        // Whole microseconds, so that the number reads cleanly.
+        let latency_ms = latency.as_micros() as f64 / 1_000.0;
         let graphql = response.extensions().get::<GraphqlLogFields>();
         let operation_name = graphql.map(|fields| {
             crate::metrics::loggable_operation_name(fields.operation.name.as_deref())
