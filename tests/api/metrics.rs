@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use festapi::metrics::{MAX_OPERATION_NAME_CHARS, MAX_OPERATION_NAMES};
 use reqwest::StatusCode;
@@ -453,6 +454,37 @@ async fn timed_out_operations_count_as_timeout() {
     );
     assert_eq!(
         exposition.value(REQUESTS, &[("route", "/graphql"), ("status", "503")]),
+        Some(1.0)
+    );
+}
+
+#[tokio::test]
+async fn a_database_that_does_not_answer_cannot_hold_up_a_scrape() {
+    let app = TestApp::new().await;
+    let _signed_in = app.signed_in("patient").await;
+    assert_eq!(
+        scrape(&app)
+            .await
+            .value("festapi_sessions", &[("state", "live")]),
+        Some(1.0)
+    );
+
+    let lock = TableLock::take(&app.database.url, "sessions").await;
+    let started = Instant::now();
+    let exposition = scrape(&app).await;
+    let elapsed = started.elapsed();
+    lock.release().await;
+
+    assert!(elapsed < Duration::from_secs(4), "{elapsed:?}");
+    assert_eq!(exposition.value("festapi_database_up", &[]), Some(0.0));
+    // The counts keep their last values; the pool is read without the database.
+    assert_eq!(
+        exposition.value("festapi_sessions", &[("state", "live")]),
+        Some(1.0)
+    );
+    assert_eq!(exposition.value("festapi_db_pool_max_size", &[]), Some(4.0));
+    assert_eq!(
+        scrape(&app).await.value("festapi_database_up", &[]),
         Some(1.0)
     );
 }
