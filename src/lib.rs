@@ -9,7 +9,8 @@
 //! - [`db`]: the connection pool, embedded migrations, rows and queries.
 //!
 //! [`config`] reads the settings once at start-up, [`state`] bundles what every request needs,
-//! [`rate_limit`] counts requests per client and user, [`error`] holds the one error type
+//! [`rate_limit`] counts requests per client and user, [`metrics`] counts what the server does
+//! for Prometheus, [`error`] holds the one error type
 //! requests answer with, and [`server`] wires it all together.
 
 pub mod auth;
@@ -19,6 +20,7 @@ pub mod domain;
 pub mod error;
 pub mod graphql;
 pub mod http;
+pub mod metrics;
 pub mod rate_limit;
 pub mod server;
 pub mod state;

@@ -13,12 +13,15 @@ use crate::db::sessions::Purged;
 use crate::db::{self, Database, migrations};
 use crate::domain::{sessions, sign_in};
 use crate::http;
+use crate::metrics::Metrics;
 use crate::rate_limit::RateLimits;
 use crate::state::AppState;
 
 /// How often each instance deletes sessions that have ended or expired, and sign-in flows that
 /// expired unfinished.
 const PURGE_INTERVAL: Duration = Duration::from_secs(60 * 60);
+/// How often recorded latencies are folded into their histogram buckets between scrapes.
+const METRICS_UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
 /// How often each instance forgets clients and users whose rate-limit allowance is full again.
 /// Allowances refill within a minute, so memory holds the clients of about the last two.
 const RATE_LIMIT_CLEANUP_INTERVAL: Duration = Duration::from_secs(60);
@@ -52,10 +55,21 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let listener = TcpListener::bind(config.addr)
         .await
         .with_context(|| format!("FESTAPI_ADDR: cannot listen on {}", config.addr))?;
+    let metrics_listener = match config.metrics_addr {
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("METRICS_ADDR: cannot listen on {addr}"))?,
+        ),
+        None => None,
+    };
+    // The bound addresses, which name the port the system chose for a port 0.
+    let bound = |listener: &TcpListener| listener.local_addr().ok().map(tracing::field::display);
     tracing::info!(
-        addr = %config.addr,
+        addr = bound(&listener),
         env = %config.env,
-        "FestAPI is listening; GraphQL at /graphql"
+        metrics_addr = metrics_listener.as_ref().and_then(bound),
+        "FestAPI is listening; GraphQL at /graphql, metrics at /metrics"
     );
 
     let purge = tokio::spawn(purge_sessions(
@@ -63,6 +77,16 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         Arc::clone(&state.tokens),
     ));
     let cleanup = tokio::spawn(forget_refilled_rate_limits(Arc::clone(&state.rate_limits)));
+    let upkeep = tokio::spawn(keep_metrics_up(Arc::clone(&state.metrics)));
+    // The metrics listener stops with the process: scrapes need no draining.
+    let metrics_server = metrics_listener.map(|listener| {
+        let state = state.clone();
+        tokio::spawn(async move {
+            if let Err(error) = http::serve_metrics(listener, state, std::future::pending()).await {
+                tracing::error!(%error, "serving metrics failed");
+            }
+        })
+    });
     let stopping = Arc::new(Notify::new());
     let signalled = Arc::clone(&stopping);
     let server = http::serve(listener, state, async move {
@@ -86,6 +110,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     };
     purge.abort();
     cleanup.abort();
+    upkeep.abort();
+    if let Some(metrics_server) = metrics_server {
+        metrics_server.abort();
+    }
     providers.abort();
     tracing::info!("FestAPI stopped");
     served
@@ -127,6 +155,16 @@ async fn forget_refilled_rate_limits(rate_limits: Arc<RateLimits>) {
             remembered = rate_limits.remembered_keys(),
             "forgot clients and users whose rate-limit allowance is full again"
         );
+    }
+}
+
+/// Folds recorded latencies into their histogram buckets now and then, so that memory stays
+/// bounded however rarely Prometheus scrapes.
+async fn keep_metrics_up(metrics: Arc<Metrics>) {
+    let mut interval = tokio::time::interval(METRICS_UPKEEP_INTERVAL);
+    loop {
+        interval.tick().await;
+        metrics.run_upkeep();
     }
 }
 

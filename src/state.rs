@@ -1,5 +1,6 @@
 //! What every request needs, built once at start-up and shared by all of them.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -7,6 +8,7 @@ use crate::auth::providers::Providers;
 use crate::auth::tokens::TokenService;
 use crate::config::{AppEnv, AuthConfig, Config, CorsOrigins, GraphqlLimits, ProxyConfig};
 use crate::db::Database;
+use crate::metrics::Metrics;
 use crate::rate_limit::RateLimits;
 
 /// Shared application state. Cheap to clone.
@@ -34,14 +36,19 @@ pub struct AppState {
     pub providers: Arc<Providers>,
     /// Sign-in settings: public URL, allowed redirects, how long a sign-in may take.
     pub auth: Arc<AuthConfig>,
+    /// What the server counts for Prometheus; this application's own, not the process's.
+    pub metrics: Arc<Metrics>,
+    /// `METRICS_ADDR`: the separate address `/metrics` is served on, when not on the API's.
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 impl AppState {
     /// Builds the state for `config`. Opens no connection yet.
     pub fn new(config: &Config) -> anyhow::Result<Self> {
         crate::auth::providers::install_tls_crypto_provider();
+        let metrics = Arc::new(Metrics::new()?);
         Ok(Self {
-            database: Database::connect(&config.database)?,
+            database: Database::connect(&config.database)?.record_waits_in(metrics.pool_wait()),
             tokens: Arc::new(TokenService::new(&config.jwt)),
             env: config.env,
             cors_origins: config.cors_origins.clone(),
@@ -52,6 +59,8 @@ impl AppState {
             proxies: config.proxies.clone(),
             providers: Arc::new(Providers::new(&config.auth)?),
             auth: Arc::new(config.auth.clone()),
+            metrics,
+            metrics_addr: config.metrics_addr,
         })
     }
 }

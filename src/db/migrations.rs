@@ -82,6 +82,11 @@ pub async fn status(database_url: &str) -> anyhow::Result<Vec<MigrationState>> {
     .await
 }
 
+/// How many migrations are embedded in this binary.
+pub fn embedded_count() -> anyhow::Result<usize> {
+    Ok(embedded_names()?.len())
+}
+
 /// The version and full name of every embedded migration, oldest first.
 fn embedded_names() -> anyhow::Result<Vec<(MigrationVersion<'static>, String)>> {
     let migrations = MigrationSource::<diesel::pg::Pg>::migrations(&MIGRATIONS)
