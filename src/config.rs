@@ -24,6 +24,7 @@ pub use auth::{
 };
 pub use database_url::{
     CertificateCheck, DatabaseUrl, SslMode, TlsSettings, TrustedRoots, read_root_certificates,
+    with_causes,
 };
 pub use jwt::{
     KeyPair, MAX_KEY_ID_CHARS, MIN_JWT_SECRET_BYTES, MIN_RSA_KEY_BITS, PublicKey, SigningKey,

@@ -147,8 +147,12 @@ impl DatabaseUrl {
     /// password. An `sslrootcert` file must be readable and hold at least one certificate.
     pub fn parse(url: &str) -> Result<Self, String> {
         let (rest, tls_parameters) = take_tls_parameters(url)?;
-        let postgres = tokio_postgres::Config::from_str(&rest)
-            .map_err(|error| format!("{error}; expected a URL such as {DEFAULT_DATABASE_URL}"))?;
+        let postgres = tokio_postgres::Config::from_str(&rest).map_err(|error| {
+            format!(
+                "{}; expected a URL such as {DEFAULT_DATABASE_URL}",
+                with_causes(&error)
+            )
+        })?;
 
         let roots = match tls_parameters.root_certificates.as_deref() {
             None | Some("") => TrustedRoots::Default,
@@ -182,6 +186,19 @@ impl DatabaseUrl {
             && self.postgres.get_hostaddrs().is_empty()
             && hosts.iter().all(|host| !matches!(host, Host::Tcp(_)))
     }
+}
+
+/// `error` followed by each of its causes, as tokio-postgres's errors name only their kind
+/// (`db error`, `invalid connection string`) and leave the detail to their causes.
+pub fn with_causes(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(current) = cause {
+        text.push_str(": ");
+        text.push_str(&current.to_string());
+        cause = current.source();
+    }
+    text
 }
 
 /// Reads the certificates of an `sslrootcert` file, in PEM.
@@ -362,6 +379,15 @@ mod tests {
         ))
         .unwrap_err();
         assert!(error.contains("holds no PEM certificate"), "{error}");
+    }
+
+    #[test]
+    fn parameters_tokio_postgres_does_not_know_are_named() {
+        let error = DatabaseUrl::parse("postgres://db/festapi?sslcert=/client.pem").unwrap_err();
+        assert!(
+            error.starts_with("invalid connection string: unknown option `sslcert`"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -24,6 +24,7 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::config::{
     CertificateCheck, DatabaseUrl, SslMode, TlsSettings, TrustedRoots, read_root_certificates,
+    with_causes,
 };
 
 /// How long opening one connection may take, unless `connect_timeout` in the URL says otherwise.
@@ -176,12 +177,19 @@ fn explain(error: &tokio_postgres::Error, tls: &TlsSettings) -> String {
             rustls::Error::InvalidCertificate(CertificateError::NotValidForNameContext {
                 expected,
                 presented,
-            }) => format!(
-                "the server's certificate is not valid for the host name {} (it names {}); \
-                 sslmode={mode} requires a certificate for the host connected to",
-                expected.to_str(),
-                presented.join(", ")
-            ),
+            }) => {
+                let names: Vec<&str> = presented.iter().map(|name| bare_name(name)).collect();
+                let names = if names.is_empty() {
+                    "no host".to_owned()
+                } else {
+                    names.join(", ")
+                };
+                format!(
+                    "the server's certificate is not valid for the host name {} (it names \
+                     {names}); sslmode={mode} requires a certificate for the host connected to",
+                    expected.to_str()
+                )
+            }
             rustls::Error::InvalidCertificate(CertificateError::NotValidForName) => format!(
                 "the server's certificate is not valid for the host name connected to, which \
                  sslmode={mode} requires"
@@ -192,16 +200,28 @@ fn explain(error: &tokio_postgres::Error, tls: &TlsSettings) -> String {
             other => format!("the TLS handshake failed: {other}"),
         };
     }
-    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    while let Some(current) = cause {
-        if current.to_string() == "server does not support TLS" {
-            return format!(
-                "the server does not accept TLS connections, and sslmode={mode} allows no plain one"
-            );
-        }
-        cause = current.source();
+    if std::error::Error::source(error)
+        .is_some_and(|cause| cause.to_string() == "server does not support TLS")
+    {
+        return format!(
+            "the server does not accept TLS connections, and sslmode={mode} allows no plain one"
+        );
     }
-    error.to_string()
+    with_causes(error)
+}
+
+/// A name of a certificate as webpki shows it (`DnsName("db.example.com")`,
+/// `IpAddress(10.0.0.7)`), without the wrapping.
+fn bare_name(shown: &str) -> &str {
+    shown
+        .strip_prefix("DnsName(\"")
+        .and_then(|rest| rest.strip_suffix("\")"))
+        .or_else(|| {
+            shown
+                .strip_prefix("IpAddress(")
+                .and_then(|rest| rest.strip_suffix(')'))
+        })
+        .unwrap_or(shown)
 }
 
 /// The rustls error somewhere in `error`'s chain of causes, if TLS is what failed.
