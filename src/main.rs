@@ -95,6 +95,12 @@ fn load_dotenv() -> anyhow::Result<()> {
 
 #[tokio::main]
 async fn run(command: Command) -> anyhow::Result<()> {
+    let outcome = run_command(command).await;
+    telemetry::shutdown().await;
+    outcome
+}
+
+async fn run_command(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Schema => {
             print!("{}", graphql::sdl());
@@ -124,7 +130,8 @@ async fn run(command: Command) -> anyhow::Result<()> {
 /// Reads the configuration and starts logging as it asks.
 fn load_config() -> anyhow::Result<Config> {
     let config = Config::from_env().context("invalid configuration")?;
-    telemetry::init(config.env).context("invalid configuration")?;
+    telemetry::init(config.env, config.otlp_traces_endpoint.as_ref())
+        .context("invalid configuration")?;
     Ok(config)
 }
 

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
+use crate::support::otlp::OtlpReceiver;
 use crate::support::{TableLock, TestApp, TestDatabase};
 
 fn festapi(args: &[&str], env: &[(&str, &str)]) -> Output {
@@ -92,6 +93,47 @@ fn start_up_errors_in_production_are_a_json_line_like_the_logs() {
             "{line}"
         );
     }
+}
+
+#[tokio::test]
+async fn request_spans_continue_the_callers_trace_and_reach_the_otlp_endpoint() {
+    const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+    const PARENT_ID: &str = "00f067aa0ba902b7";
+    let receiver = OtlpReceiver::start().await;
+    let database = TestDatabase::unused();
+    let server = ServedBinary::start(
+        &database,
+        &[("OTEL_EXPORTER_OTLP_ENDPOINT", &receiver.endpoint)],
+    )
+    .await;
+    let response = reqwest::Client::new()
+        .post(server.url("/graphql"))
+        .header("traceparent", format!("00-{TRACE_ID}-{PARENT_ID}-01"))
+        .json(&json!({ "query": "{ posts { edges { cursor } } }" }))
+        .send()
+        .await
+        .expect("a response");
+    assert_eq!(response.status(), reqwest::StatusCode::OK);
+
+    // Spans still buffered are exported before the process exits.
+    server.terminate();
+    let (status, logs) = server.exit_within(Duration::from_secs(10)).await;
+    assert!(status.success(), "{status}: {logs}");
+    let spans = receiver.spans();
+    let request = spans
+        .iter()
+        .find(|span| hex(&span.trace_id) == TRACE_ID)
+        .unwrap_or_else(|| panic!("a span of the caller's trace among {spans:?}"));
+    assert_eq!(hex(&request.parent_span_id), PARENT_ID);
+    assert_eq!(request.name, "POST");
+    assert_eq!(
+        request.kind,
+        opentelemetry_proto::tonic::trace::v1::span::SpanKind::Server as i32
+    );
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
 #[tokio::test]

@@ -5,6 +5,7 @@ pub(crate) mod chromium;
 pub(crate) mod database;
 pub(crate) mod identity_provider;
 pub(crate) mod logs;
+pub(crate) mod otlp;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
