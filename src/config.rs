@@ -300,11 +300,7 @@ impl Config {
         };
 
         let env = parse_or("APP_ENV", read("APP_ENV"), AppEnv::Development)?;
-        let addr = parse_or(
-            "FESTAPI_ADDR",
-            read("FESTAPI_ADDR"),
-            SocketAddr::from(([127, 0, 0, 1], 8000)),
-        )?;
+        let addr = listen_address(read("FESTAPI_ADDR"))?;
 
         let url = read("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
         check_database_url(&url)?;
@@ -447,6 +443,24 @@ fn metrics_addr(
         ));
     }
     Ok(Some(addr))
+}
+
+/// Reads `FESTAPI_ADDR` alone, exactly as [`Config::from_env`] does, for a command that needs
+/// only the address the server listens on.
+pub fn listen_address_from_env() -> Result<SocketAddr, ConfigError> {
+    listen_address(
+        std::env::var("FESTAPI_ADDR")
+            .ok()
+            .filter(|value| !value.trim().is_empty()),
+    )
+}
+
+fn listen_address(value: Option<String>) -> Result<SocketAddr, ConfigError> {
+    parse_or(
+        "FESTAPI_ADDR",
+        value,
+        SocketAddr::from(([127, 0, 0, 1], 8000)),
+    )
 }
 
 /// Two connections per logical core, the deadpool default, and never fewer than four.
