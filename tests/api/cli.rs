@@ -247,8 +247,17 @@ async fn token_issue_creates_the_database_and_a_working_token() {
     );
 }
 
+/// A port nothing listens on at `host` now.
+pub(crate) fn free_port(host: &str) -> u16 {
+    std::net::TcpListener::bind((host, 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// The `festapi serve` process, run as the container runs it.
-struct ServedBinary {
+pub(crate) struct ServedBinary {
     process: std::process::Child,
     address: String,
 }
@@ -259,12 +268,7 @@ impl ServedBinary {
         // reqwest runs on rustls without a default crypto provider; no in-process server, which
         // would install it, has been started when only binaries are tested.
         festapi::auth::providers::install_tls_crypto_provider();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let address = format!("127.0.0.1:{port}");
+        let address = format!("127.0.0.1:{}", free_port("127.0.0.1"));
         let mut command = Command::new(env!("CARGO_BIN_EXE_festapi"));
         command
             .arg("serve")
@@ -273,16 +277,11 @@ impl ServedBinary {
             .env("JWT_SECRET", crate::support::TEST_JWT_SECRET)
             .env("DATABASE_URL", &database.url)
             .env("FESTAPI_ADDR", &address)
-            .current_dir(std::env::temp_dir())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped());
+            .current_dir(std::env::temp_dir());
         for (name, value) in settings {
             command.env(name, value);
         }
-        let served = Self {
-            process: command.spawn().unwrap(),
-            address,
-        };
+        let served = Self::spawn(&mut command, address);
         let ready = served.url("/readyz");
         for _ in 0..100 {
             if let Ok(response) = reqwest::get(&ready).await {
@@ -294,11 +293,26 @@ impl ServedBinary {
         panic!("the server did not become ready");
     }
 
+    /// Starts `command`, a server that will listen on `address`, keeping its standard error.
+    pub(crate) fn spawn(command: &mut Command, address: String) -> Self {
+        let process = command
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        Self { process, address }
+    }
+
+    /// The server's process id.
+    pub(crate) fn id(&self) -> u32 {
+        self.process.id()
+    }
+
     fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.address)
     }
 
-    fn terminate(&self) {
+    pub(crate) fn terminate(&self) {
         let killed = Command::new("kill")
             .args(["-TERM", &self.process.id().to_string()])
             .status()
@@ -307,7 +321,10 @@ impl ServedBinary {
     }
 
     /// Waits for the process to exit, for at most `limit`; returns its status and logs.
-    async fn exit_within(mut self, limit: Duration) -> (std::process::ExitStatus, String) {
+    pub(crate) async fn exit_within(
+        mut self,
+        limit: Duration,
+    ) -> (std::process::ExitStatus, String) {
         let started = Instant::now();
         while started.elapsed() < limit {
             if let Some(status) = self.process.try_wait().unwrap() {

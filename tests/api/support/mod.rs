@@ -21,7 +21,7 @@ use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
-pub(crate) use database::{TableLock, TestDatabase};
+pub(crate) use database::{TableLock, TestDatabase, url_for};
 pub(crate) use logs::{ErrorLog, JsonLog};
 
 /// The signing secret of test servers.
