@@ -9,9 +9,11 @@ COPY Cargo.toml Cargo.lock build.rs ./
 COPY src ./src
 COPY migrations ./migrations
 COPY assets ./assets
+# The git commit for the festapi_build_info metric: the build context has no .git.
+ARG FESTAPI_REVISION=""
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked \
+    FESTAPI_GIT_COMMIT="${FESTAPI_REVISION}" cargo build --release --locked \
     && cp target/release/festapi /usr/local/bin/festapi
 
 # Run: a small image, a non-root user, and the binary as PID 1 so it receives SIGTERM.
