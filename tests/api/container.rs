@@ -236,6 +236,20 @@ impl ApplicationDatabase {
         }
     }
 
+    /// Lets the role log in, or refuses it and ends its sessions.
+    fn allow_login(&self, allowed: bool) {
+        let login = if allowed { "LOGIN" } else { "NOLOGIN" };
+        let altered = psql(&format!("ALTER ROLE \"{}\" {login}", self.role));
+        assert!(altered.status.success(), "{altered:?}");
+        if !allowed {
+            let ended = psql(&format!(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{}'",
+                self.role
+            ));
+            assert!(ended.status.success(), "{ended:?}");
+        }
+    }
+
     /// Asks PostgreSQL what the role may do: (superuser, may create databases, may create roles).
     fn privileges(&self) -> String {
         let output = psql(&format!(
@@ -269,6 +283,19 @@ fn psql(sql: &str) -> Output {
         ])
         .output()
         .unwrap()
+}
+
+/// Runs the health check until it passes (`passing`) or fails, for at most ten seconds; returns
+/// that run's output.
+async fn health_check_until(health_check: &impl Fn() -> Output, passing: bool) -> Option<Output> {
+    for _ in 0..100 {
+        let output = health_check();
+        if output.status.success() == passing {
+            return Some(output);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    None
 }
 
 fn stdout(output: &Output) -> String {
@@ -320,16 +347,9 @@ async fn image_serves_as_its_own_user_and_its_health_check_follows_readiness() {
         &mut image.command(&argv, &settings),
         format!("127.0.0.1:{port}"),
     );
-    let mut ready = None;
-    for _ in 0..100 {
-        let output = health_check();
-        if output.status.success() {
-            ready = Some(output);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let ready = ready.expect("the health check passes once the server is ready");
+    let ready = health_check_until(&health_check, true)
+        .await
+        .expect("the health check passes once the server is ready");
     assert_eq!(
         stdout(&ready).trim(),
         format!("ready: http://127.0.0.1:{port}/readyz answered 200 OK")
@@ -337,6 +357,21 @@ async fn image_serves_as_its_own_user_and_its_health_check_follows_readiness() {
     if running_as_root() {
         assert_eq!(uid_of(server.id()), image.user.0);
     }
+
+    // The check follows readiness, not mere liveness: PostgreSQL refusing the role turns it.
+    database.allow_login(false);
+    let unready = health_check_until(&health_check, false)
+        .await
+        .expect("the health check fails while the database refuses the server");
+    assert!(
+        stderr(&unready).contains("answered 503 Service Unavailable"),
+        "{}",
+        stderr(&unready)
+    );
+    database.allow_login(true);
+    health_check_until(&health_check, true)
+        .await
+        .expect("the health check passes again once the database accepts the server");
 
     server.terminate();
     let (status, logs) = server.exit_within(Duration::from_secs(10)).await;
