@@ -1,6 +1,6 @@
-# FestAPI's image. Base images are pinned to exact tags; bump them together with rust-toolchain
-# updates. The cache mounts below need BuildKit, the default builder of Docker Engine 23 and
-# later, whose built-in Dockerfile frontend supports them without a `# syntax` line.
+# FestAPI's image. Base images are pinned to exact tags and moved forward on purpose (see
+# docs/operations.md). The cache mounts below need BuildKit, the default builder since Docker
+# Engine 23, whose built-in Dockerfile frontend supports them without a `# syntax` line.
 
 # Build: a release binary with the migrations and GraphiQL's files embedded.
 FROM rust:1.95.0-slim-bookworm AS build
