@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
+use crate::support::otlp::OtlpReceiver;
 use crate::support::{TableLock, TestApp, TestDatabase};
 
 fn festapi(args: &[&str], env: &[(&str, &str)]) -> Output {
@@ -92,6 +93,47 @@ fn start_up_errors_in_production_are_a_json_line_like_the_logs() {
             "{line}"
         );
     }
+}
+
+#[tokio::test]
+async fn request_spans_continue_the_callers_trace_and_reach_the_otlp_endpoint() {
+    const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+    const PARENT_ID: &str = "00f067aa0ba902b7";
+    let receiver = OtlpReceiver::start().await;
+    let database = TestDatabase::unused();
+    let server = ServedBinary::start(
+        &database,
+        &[("OTEL_EXPORTER_OTLP_ENDPOINT", &receiver.endpoint)],
+    )
+    .await;
+    let response = reqwest::Client::new()
+        .post(server.url("/graphql"))
+        .header("traceparent", format!("00-{TRACE_ID}-{PARENT_ID}-01"))
+        .json(&json!({ "query": "{ posts { edges { cursor } } }" }))
+        .send()
+        .await
+        .expect("a response");
+    assert_eq!(response.status(), reqwest::StatusCode::OK);
+
+    // Spans still buffered are exported before the process exits.
+    server.terminate();
+    let (status, logs) = server.exit_within(Duration::from_secs(10)).await;
+    assert!(status.success(), "{status}: {logs}");
+    let spans = receiver.spans();
+    let request = spans
+        .iter()
+        .find(|span| hex(&span.trace_id) == TRACE_ID)
+        .unwrap_or_else(|| panic!("a span of the caller's trace among {spans:?}"));
+    assert_eq!(hex(&request.parent_span_id), PARENT_ID);
+    assert_eq!(request.name, "POST");
+    assert_eq!(
+        request.kind,
+        opentelemetry_proto::tonic::trace::v1::span::SpanKind::Server as i32
+    );
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
 #[tokio::test]
@@ -205,8 +247,17 @@ async fn token_issue_creates_the_database_and_a_working_token() {
     );
 }
 
+/// A port nothing listens on at `host` now.
+pub(crate) fn free_port(host: &str) -> u16 {
+    std::net::TcpListener::bind((host, 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// The `festapi serve` process, run as the container runs it.
-struct ServedBinary {
+pub(crate) struct ServedBinary {
     process: std::process::Child,
     address: String,
 }
@@ -217,12 +268,7 @@ impl ServedBinary {
         // reqwest runs on rustls without a default crypto provider; no in-process server, which
         // would install it, has been started when only binaries are tested.
         festapi::auth::providers::install_tls_crypto_provider();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let address = format!("127.0.0.1:{port}");
+        let address = format!("127.0.0.1:{}", free_port("127.0.0.1"));
         let mut command = Command::new(env!("CARGO_BIN_EXE_festapi"));
         command
             .arg("serve")
@@ -231,16 +277,11 @@ impl ServedBinary {
             .env("JWT_SECRET", crate::support::TEST_JWT_SECRET)
             .env("DATABASE_URL", &database.url)
             .env("FESTAPI_ADDR", &address)
-            .current_dir(std::env::temp_dir())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped());
+            .current_dir(std::env::temp_dir());
         for (name, value) in settings {
             command.env(name, value);
         }
-        let served = Self {
-            process: command.spawn().unwrap(),
-            address,
-        };
+        let served = Self::spawn(&mut command, address);
         let ready = served.url("/readyz");
         for _ in 0..100 {
             if let Ok(response) = reqwest::get(&ready).await {
@@ -252,11 +293,26 @@ impl ServedBinary {
         panic!("the server did not become ready");
     }
 
+    /// Starts `command`, a server that will listen on `address`, keeping its standard error.
+    pub(crate) fn spawn(command: &mut Command, address: String) -> Self {
+        let process = command
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        Self { process, address }
+    }
+
+    /// The server's process id.
+    pub(crate) fn id(&self) -> u32 {
+        self.process.id()
+    }
+
     fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.address)
     }
 
-    fn terminate(&self) {
+    pub(crate) fn terminate(&self) {
         let killed = Command::new("kill")
             .args(["-TERM", &self.process.id().to_string()])
             .status()
@@ -265,7 +321,10 @@ impl ServedBinary {
     }
 
     /// Waits for the process to exit, for at most `limit`; returns its status and logs.
-    async fn exit_within(mut self, limit: Duration) -> (std::process::ExitStatus, String) {
+    pub(crate) async fn exit_within(
+        mut self,
+        limit: Duration,
+    ) -> (std::process::ExitStatus, String) {
         let started = Instant::now();
         while started.elapsed() < limit {
             if let Some(status) = self.process.try_wait().unwrap() {

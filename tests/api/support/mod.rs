@@ -5,6 +5,7 @@ pub(crate) mod chromium;
 pub(crate) mod database;
 pub(crate) mod identity_provider;
 pub(crate) mod logs;
+pub(crate) mod otlp;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -20,7 +21,7 @@ use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
-pub(crate) use database::{TableLock, TestDatabase};
+pub(crate) use database::{TableLock, TestDatabase, url_for};
 pub(crate) use logs::{ErrorLog, JsonLog};
 
 /// The signing secret of test servers.
