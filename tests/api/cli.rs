@@ -8,7 +8,8 @@ use serde_json::json;
 use crate::support::otlp::OtlpReceiver;
 use crate::support::{TableLock, TestApp, TestDatabase};
 
-fn festapi(args: &[&str], env: &[(&str, &str)]) -> Output {
+/// Runs the binary with `args` and only the environment `env` (and `PATH`).
+pub(crate) fn festapi(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_festapi"));
     command
         .args(args)
@@ -22,7 +23,8 @@ fn festapi(args: &[&str], env: &[(&str, &str)]) -> Output {
     command.output().expect("the festapi binary runs")
 }
 
-fn stderr(output: &Output) -> String {
+/// What a run of the binary wrote to standard error.
+pub(crate) fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
@@ -39,7 +41,7 @@ fn schema_command_prints_the_sdl() {
 
 #[test]
 fn bad_configuration_stops_start_up_with_one_line() {
-    let cases: [(&[(&str, &str)], &str); 9] = [
+    let cases: [(&[(&str, &str)], &str); 10] = [
         (&[("RUST_LOG", "festapi=loudest")], "RUST_LOG"),
         (
             &[("CORS_ALLOWED_ORIGINS", "app.example.com")],
@@ -47,6 +49,13 @@ fn bad_configuration_stops_start_up_with_one_line() {
         ),
         (&[("DATABASE_POOL_SIZE", "lots")], "DATABASE_POOL_SIZE"),
         (&[("DATABASE_URL", "not a url")], "DATABASE_URL"),
+        (
+            &[(
+                "DATABASE_URL",
+                "postgres://db.example.com/festapi?sslmode=verify",
+            )],
+            "sslmode \"verify\" is not one of",
+        ),
         (&[("JWT_KEY_ID", "festapi-1")], "JWT_KEY_ID"),
         (&[("JWT_SECRET", "too-short")], "JWT_SECRET"),
         (&[("JWT_LEEWAY_SECONDS", "31")], "JWT_LEEWAY_SECONDS"),
