@@ -95,13 +95,15 @@ fn load_dotenv() -> anyhow::Result<()> {
 
 #[tokio::main]
 async fn run(command: Command) -> anyhow::Result<()> {
-    match command {
-        Command::Schema => {
-            print!("{}", graphql::sdl());
-            Ok(())
-        }
-        Command::Serve => server::serve(load_config()?).await,
-        Command::Migrate { action } => migrate(action, &load_config()?).await,
+    if let Command::Schema = command {
+        print!("{}", graphql::sdl());
+        return Ok(());
+    }
+    let (config, local_postgres) = server::find_database(load_config()?).await?;
+    let outcome = match command {
+        Command::Schema => Ok(()),
+        Command::Serve => server::serve(config).await,
+        Command::Migrate { action } => migrate(action, &config).await,
         Command::Token {
             action:
                 TokenAction::Issue {
@@ -109,16 +111,12 @@ async fn run(command: Command) -> anyhow::Result<()> {
                     name,
                     print_refresh_token,
                 },
-        } => {
-            issue_token(
-                &load_config()?,
-                &email,
-                name.as_deref(),
-                print_refresh_token,
-            )
-            .await
-        }
+        } => issue_token(&config, &email, name.as_deref(), print_refresh_token).await,
+    };
+    if let Some(lease) = local_postgres {
+        server::release_local_postgres(lease).await;
     }
+    outcome
 }
 
 /// Reads the configuration and starts logging as it asks.
@@ -130,9 +128,9 @@ fn load_config() -> anyhow::Result<Config> {
 
 async fn migrate(action: MigrateAction, config: &Config) -> anyhow::Result<()> {
     let database_url = config.database.url();
-    festapi::db::create_database_if_missing(database_url).await?;
     match action {
         MigrateAction::Run => {
+            festapi::db::create_database_if_missing(database_url).await?;
             let applied = migrations::run_pending(database_url).await?;
             if applied.is_empty() {
                 println!("nothing to apply: the schema is up to date");

@@ -6,9 +6,11 @@
 //! forever, and the pool has a wait timeout, so a request never hangs waiting for one.
 
 pub mod auth_flows;
+pub mod discovery;
 mod errors;
 pub mod identities;
 pub mod ids;
+pub mod local_postgres;
 pub mod migrations;
 pub mod models;
 pub mod pagination;
@@ -216,6 +218,16 @@ pub async fn create_database_if_missing(database_url: &str) -> anyhow::Result<()
     drop(client);
     driver.abort();
     outcome
+}
+
+/// Whether the database `database_url` names exists; creates nothing.
+pub async fn database_exists(database_url: &str) -> anyhow::Result<bool> {
+    let config = tokio_postgres::Config::from_str(database_url).context("parsing DATABASE_URL")?;
+    match connect_plain(&config).await {
+        Ok(()) => Ok(true),
+        Err(error) if error.code() == Some(&SqlState::INVALID_CATALOG_NAME) => Ok(false),
+        Err(error) => Err(error).context("connecting to the database"),
+    }
 }
 
 async fn connect_plain(config: &tokio_postgres::Config) -> Result<(), tokio_postgres::Error> {
