@@ -4,6 +4,7 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
+use tokio_postgres::NoTls;
 
 use crate::support::{TableLock, TestApp, TestDatabase};
 
@@ -169,14 +170,16 @@ async fn token_issue_creates_the_database_and_a_working_token() {
 }
 
 /// The `festapi serve` process, run as the container runs it.
-struct ServedBinary {
+pub(crate) struct ServedBinary {
     process: std::process::Child,
     address: String,
 }
 
 impl ServedBinary {
     /// Starts `festapi serve` in production mode on a free port and waits until it is ready.
-    async fn start(database: &TestDatabase, settings: &[(&str, &str)]) -> Self {
+    pub(crate) async fn start(database_url: &str, settings: &[(&str, &str)]) -> Self {
+        // The readiness probe's client needs it, when no test server of this run installed it.
+        festapi::auth::providers::install_tls_crypto_provider();
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -189,7 +192,7 @@ impl ServedBinary {
             .env_clear()
             .env("APP_ENV", "production")
             .env("JWT_SECRET", crate::support::TEST_JWT_SECRET)
-            .env("DATABASE_URL", &database.url)
+            .env("DATABASE_URL", database_url)
             .env("FESTAPI_ADDR", &address)
             .current_dir(std::env::temp_dir())
             .stdout(std::process::Stdio::null())
@@ -212,11 +215,11 @@ impl ServedBinary {
         panic!("the server did not become ready");
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.address)
     }
 
-    fn terminate(&self) {
+    pub(crate) fn terminate(&self) {
         let killed = Command::new("kill")
             .args(["-TERM", &self.process.id().to_string()])
             .status()
@@ -225,7 +228,10 @@ impl ServedBinary {
     }
 
     /// Waits for the process to exit, for at most `limit`; returns its status and logs.
-    async fn exit_within(mut self, limit: Duration) -> (std::process::ExitStatus, String) {
+    pub(crate) async fn exit_within(
+        mut self,
+        limit: Duration,
+    ) -> (std::process::ExitStatus, String) {
         let started = Instant::now();
         while started.elapsed() < limit {
             if let Some(status) = self.process.try_wait().unwrap() {
@@ -244,7 +250,7 @@ impl ServedBinary {
 #[tokio::test]
 async fn serve_runs_as_in_a_container_and_stops_cleanly_on_sigterm() {
     let database = TestDatabase::unused();
-    let server = ServedBinary::start(&database, &[]).await;
+    let server = ServedBinary::start(&database.url, &[]).await;
 
     server.terminate();
 
@@ -259,7 +265,8 @@ async fn serve_runs_as_in_a_container_and_stops_cleanly_on_sigterm() {
     }
 }
 
-fn posts_request(
+/// Asks `server` for its posts, in a task of its own.
+pub(crate) fn posts_request(
     server: &ServedBinary,
 ) -> tokio::task::JoinHandle<reqwest::Result<reqwest::Response>> {
     let url = server.url("/graphql");
@@ -279,7 +286,7 @@ async fn requests_in_flight_finish_after_sigterm_within_the_shutdown_timeout() {
         ("REQUEST_TIMEOUT_MS", "60000"),
         ("DATABASE_STATEMENT_TIMEOUT_MS", "60000"),
     ];
-    let server = ServedBinary::start(&database, &slow).await;
+    let server = ServedBinary::start(&database.url, &slow).await;
     let lock = TableLock::take(&database.url, "posts").await;
     let in_flight = posts_request(&server);
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -305,7 +312,7 @@ async fn shutdown_gives_up_on_requests_in_flight_after_the_shutdown_timeout() {
         ("DATABASE_STATEMENT_TIMEOUT_MS", "60000"),
         ("SHUTDOWN_TIMEOUT_SECONDS", "1"),
     ];
-    let server = ServedBinary::start(&database, &slow).await;
+    let server = ServedBinary::start(&database.url, &slow).await;
     let _lock = TableLock::take(&database.url, "posts").await;
     let stuck = posts_request(&server);
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -322,4 +329,39 @@ async fn shutdown_gives_up_on_requests_in_flight_after_the_shutdown_timeout() {
         stuck.await.unwrap().is_err(),
         "the stuck request's connection is closed"
     );
+}
+
+#[tokio::test]
+async fn migrate_status_and_revert_create_no_missing_database() {
+    let database = TestDatabase::unused();
+    let env = [("DATABASE_URL", database.url.as_str()), ("APP_ENV", "test")];
+
+    let status = festapi(&["migrate", "status"], &env);
+    assert!(status.status.success(), "{}", stderr(&status));
+    let listing = String::from_utf8(status.stdout).unwrap();
+    assert!(
+        listing.lines().count() >= 3 && listing.lines().all(|line| line.starts_with("pending ")),
+        "{listing}"
+    );
+    let revert = festapi(&["migrate", "revert"], &env);
+    assert!(!revert.status.success());
+    assert!(
+        stderr(&revert).contains("does not exist"),
+        "{}",
+        stderr(&revert)
+    );
+
+    let (client, connection) =
+        tokio_postgres::connect(&crate::support::database::url_for("postgres"), NoTls)
+            .await
+            .unwrap();
+    tokio::spawn(connection);
+    let found = client
+        .query_opt(
+            "SELECT 1 FROM pg_database WHERE datname = $1",
+            &[&database.name],
+        )
+        .await
+        .unwrap();
+    assert!(found.is_none(), "{} was created", database.name);
 }

@@ -19,6 +19,7 @@ mod database;
 mod hardening;
 mod http;
 mod input;
+mod local_postgres;
 mod migrations;
 mod pagination;
 mod posts;

@@ -1,0 +1,266 @@
+//! The private PostgreSQL used when no `DATABASE_URL` is set and no server answers: real
+//! clusters made by the installed PostgreSQL, each in a temporary folder of its own, probed at
+//! ports where nothing listens.
+
+use std::net::SocketAddr;
+use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+use std::path::{Path, PathBuf};
+
+use festapi::db::discovery::{self, Discovered, Discovery};
+use festapi::db::local_postgres::{LocalCluster, PostgresPrograms, Released};
+use serde_json::json;
+use tempfile::TempDir;
+use tokio_postgres::NoTls;
+
+use crate::cli::{ServedBinary, posts_request};
+
+/// A temporary folder the cluster's system user can reach when the tests run as root.
+fn temporary_folder() -> TempDir {
+    let folder = tempfile::Builder::new()
+        .prefix("festapi-local-postgres-")
+        .tempdir()
+        .unwrap();
+    std::fs::set_permissions(folder.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    folder
+}
+
+/// A loopback address where nothing listens.
+fn silent_address() -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap()
+}
+
+fn discovery_in(cluster_folder: PathBuf) -> Discovery {
+    Discovery {
+        probe: silent_address(),
+        ..Discovery::local(cluster_folder)
+    }
+}
+
+fn cluster_of(discovered: Discovered) -> festapi::db::local_postgres::ClusterLease {
+    match discovered {
+        Discovered::Cluster(lease) => lease,
+        Discovered::Server(address) => panic!("a server answered on {address}"),
+    }
+}
+
+/// The user id the process `pid` runs as.
+fn user_of_process(pid: u32) -> u32 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("Uid:"))
+        .and_then(|ids| ids.split_whitespace().next())
+        .and_then(|uid| uid.parse().ok())
+        .unwrap_or_else(|| panic!("no Uid line in {status}"))
+}
+
+#[tokio::test]
+async fn with_no_server_answering_a_private_cluster_serves_and_the_last_user_stops_it() {
+    let folder = temporary_folder();
+    let cluster_folder = folder.path().join("postgres");
+
+    let first = cluster_of(
+        discovery::discover(&discovery_in(cluster_folder.clone()))
+            .await
+            .unwrap(),
+    );
+    assert!(first.started_here());
+    let socket = cluster_folder.join(".s.PGSQL.5432");
+    assert!(
+        socket.exists(),
+        "the server listens on {}",
+        socket.display()
+    );
+    let pid = first.cluster().server_pid().expect("a running server");
+
+    // The binary creates its database and migrates through the socket, then serves.
+    let url = first.url("festapi");
+    let server = ServedBinary::start(&url, &[]).await;
+    let reply: serde_json::Value = posts_request(&server)
+        .await
+        .unwrap()
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(reply, json!({ "data": { "posts": { "edges": [] } } }));
+    server.terminate();
+    let (status, logs) = server.exit_within(std::time::Duration::from_secs(10)).await;
+    assert!(status.success(), "{logs}");
+
+    // A second process finds it running and shares it.
+    let second = cluster_of(
+        discovery::discover(&discovery_in(cluster_folder.clone()))
+            .await
+            .unwrap(),
+    );
+    assert!(!second.started_here());
+    assert_eq!(second.cluster().server_pid(), Some(pid));
+
+    assert_eq!(first.release().unwrap(), Released::LeftRunning);
+    let (client, connection) = tokio_postgres::connect(&second.url("festapi"), NoTls)
+        .await
+        .expect("still running for the second user");
+    let driver = tokio::spawn(connection);
+    let tables: i64 = client
+        .query_one(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'posts'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(tables, 1, "the served binary migrated the database");
+    drop(client);
+    driver.await.unwrap().unwrap();
+
+    assert_eq!(second.release().unwrap(), Released::Stopped);
+    assert!(!socket.exists(), "the server stopped");
+    assert_eq!(
+        LocalCluster::new(PostgresPrograms::find().unwrap(), &cluster_folder)
+            .unwrap()
+            .server_pid(),
+        None
+    );
+}
+
+#[tokio::test]
+async fn the_socket_url_takes_another_database_name_as_the_test_suite_sets_it() {
+    let folder = temporary_folder();
+    let lease = cluster_of(
+        discovery::discover(&discovery_in(folder.path().join("postgres")))
+            .await
+            .unwrap(),
+    );
+    let mut url = url::Url::parse(&lease.url("postgres")).unwrap();
+    url.set_path("template1");
+
+    let (client, connection) = tokio_postgres::connect(url.as_str(), NoTls)
+        .await
+        .unwrap_or_else(|error| panic!("{url}: {error}"));
+    let driver = tokio::spawn(connection);
+    let database: String = client
+        .query_one("SELECT current_database()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(database, "template1");
+    drop(client);
+    driver.await.unwrap().unwrap();
+    assert_eq!(lease.release().unwrap(), Released::Stopped);
+}
+
+#[tokio::test]
+async fn as_root_the_cluster_runs_as_the_postgres_system_user() {
+    let folder = temporary_folder();
+    let cluster_folder = folder.path().join("postgres");
+    let cluster = LocalCluster::new(PostgresPrograms::find().unwrap(), &cluster_folder).unwrap();
+    let lease = tokio::task::spawn_blocking(move || cluster.acquire())
+        .await
+        .unwrap()
+        .unwrap();
+
+    let expected = if nix::unistd::geteuid().is_root() {
+        nix::unistd::User::from_name("postgres")
+            .unwrap()
+            .expect("a postgres system user on this machine")
+            .uid
+            .as_raw()
+    } else {
+        nix::unistd::geteuid().as_raw()
+    };
+    let pid = lease.cluster().server_pid().unwrap();
+    assert_eq!(user_of_process(pid), expected);
+    let data = std::fs::metadata(lease.cluster().data_folder()).unwrap();
+    assert_eq!(data.uid(), expected);
+    assert_eq!(data.mode() & 0o077, 0, "the data folder is private");
+    assert_eq!(
+        std::fs::metadata(&cluster_folder).unwrap().mode() & 0o077,
+        0,
+        "the socket's folder is private"
+    );
+    assert_eq!(lease.release().unwrap(), Released::Stopped);
+
+    // With no such system user, root is told why it cannot run the cluster.
+    if nix::unistd::geteuid().is_root() {
+        let other = folder.path().join("other");
+        let refused = LocalCluster::new(PostgresPrograms::find().unwrap(), &other)
+            .unwrap()
+            .with_system_user("festapi-no-such-user")
+            .acquire()
+            .unwrap_err();
+        let message = format!("{refused:#}");
+        assert!(message.contains("refuses to run as root"), "{message}");
+        assert!(message.contains("festapi-no-such-user"), "{message}");
+    }
+}
+
+#[tokio::test]
+async fn without_postgres_installed_one_message_says_what_to_install_or_set() {
+    let folder = temporary_folder();
+    let empty = folder.path().join("bin");
+    std::fs::create_dir(&empty).unwrap();
+    let cluster_folder = folder.path().join("postgres");
+    let discovery = Discovery {
+        program_folders: vec![empty],
+        ..discovery_in(cluster_folder.clone())
+    };
+
+    let error = discovery::discover(&discovery).await.unwrap_err();
+
+    let message = format!("{error:#}");
+    assert!(message.contains("no PostgreSQL answers on"), "{message}");
+    assert!(message.contains("not installed"), "{message}");
+    assert!(message.contains("Install PostgreSQL"), "{message}");
+    assert!(message.contains("DATABASE_URL"), "{message}");
+    assert!(!cluster_folder.exists(), "nothing was made");
+}
+
+/// Writes an authentication file that admits the socket and rejects TCP from loopback.
+fn rejecting_hba_file(folder: &Path) -> PathBuf {
+    let path = folder.join("reject_hba.conf");
+    std::fs::write(
+        &path,
+        "local all all trust\nhost all all 127.0.0.1/32 reject\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    path
+}
+
+#[tokio::test]
+async fn a_server_that_answers_but_refuses_is_reported_with_no_fallback() {
+    let folder = temporary_folder();
+    let address = silent_address();
+    let hba = rejecting_hba_file(folder.path());
+    let refusing = LocalCluster::new(
+        PostgresPrograms::find().unwrap(),
+        &folder.path().join("refusing"),
+    )
+    .unwrap()
+    .with_setting("listen_addresses = '127.0.0.1'")
+    .with_setting(&format!("port = {}", address.port()))
+    .with_setting(&format!("hba_file = '{}'", hba.display()));
+    let refusing = tokio::task::spawn_blocking(move || refusing.acquire())
+        .await
+        .unwrap()
+        .unwrap();
+
+    let fallback_folder = folder.path().join("postgres");
+    let discovery = Discovery {
+        probe: address,
+        ..Discovery::local(fallback_folder.clone())
+    };
+    let error = discovery::discover(&discovery).await.unwrap_err();
+
+    let message = format!("{error:#}");
+    assert!(
+        message.contains(&format!("answers on {address} but refused")),
+        "{message}"
+    );
+    assert!(message.contains("pg_hba.conf rejects"), "{message}");
+    assert!(message.contains("DATABASE_URL"), "{message}");
+    assert!(!fallback_folder.exists(), "no private cluster was made");
+    assert_eq!(refusing.release().unwrap(), Released::Stopped);
+}
