@@ -103,11 +103,14 @@ pub async fn discover(discovery: &Discovery) -> anyhow::Result<Discovered> {
     tracing::info!(
         folder = %cluster.folder().display(),
         version = %cluster.programs().version(),
-        "no PostgreSQL answers on {}: {} the local PostgreSQL in {}, stopped when the last \
-         festapi using it exits",
+        "no PostgreSQL answers on {}: using the local PostgreSQL in {} ({})",
         discovery.probe,
-        if lease.started_here() { "started" } else { "using the running" },
-        cluster.folder().display()
+        cluster.folder().display(),
+        if lease.started_here() {
+            "started it"
+        } else {
+            "it was running"
+        }
     );
     Ok(Discovered::Cluster(lease))
 }
