@@ -2,9 +2,12 @@
 //! clusters made by the installed PostgreSQL, each in a temporary folder of its own, probed at
 //! ports where nothing listens.
 
+use std::io::{BufRead as _, BufReader};
 use std::net::SocketAddr;
 use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use festapi::db::discovery::{self, Discovered, Discovery};
 use festapi::db::local_postgres::{LocalCluster, PostgresPrograms, Released};
@@ -86,7 +89,7 @@ async fn with_no_server_answering_a_private_cluster_serves_and_the_last_user_sto
         .unwrap();
     assert_eq!(reply, json!({ "data": { "posts": { "edges": [] } } }));
     server.terminate();
-    let (status, logs) = server.exit_within(std::time::Duration::from_secs(10)).await;
+    let (status, logs) = server.exit_within(Duration::from_secs(10)).await;
     assert!(status.success(), "{logs}");
 
     // A second process finds it running and shares it.
@@ -263,4 +266,162 @@ async fn a_server_that_answers_but_refuses_is_reported_with_no_fallback() {
     assert!(message.contains("DATABASE_URL"), "{message}");
     assert!(!fallback_folder.exists(), "no private cluster was made");
     assert_eq!(refusing.release().unwrap(), Released::Stopped);
+}
+
+/// `festapi` with no `DATABASE_URL`, in a network namespace of its own, where nothing listens on
+/// 127.0.0.1:5432; `None` where namespaces cannot be made (they need root).
+fn festapi_where_nothing_listens(folder: &Path, args: &[&str]) -> Option<Command> {
+    let usable = Command::new("unshare")
+        .args(["--net", "true"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success());
+    if !usable {
+        eprintln!("skipped: `unshare --net` is not available here (it needs root)");
+        return None;
+    }
+    let mut command = Command::new("unshare");
+    command
+        .args(["--net", "--", env!("CARGO_BIN_EXE_festapi")])
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("APP_ENV", "test")
+        .env("JWT_SECRET", crate::support::TEST_JWT_SECRET)
+        .env("LOCAL_POSTGRES_DIR", folder)
+        // Only loopback exists in the namespace, and it is down; this address cannot be bound.
+        .env("FESTAPI_ADDR", "[2001:db8::1]:8000")
+        .current_dir(std::env::temp_dir())
+        .stdin(Stdio::null());
+    Some(command)
+}
+
+#[test]
+fn every_command_without_database_url_runs_on_the_private_cluster_and_stops_it() {
+    let folder = temporary_folder();
+    let cluster_folder = folder.path().join("postgres");
+    let socket = cluster_folder.join(".s.PGSQL.5432");
+
+    let Some(mut migrate) = festapi_where_nothing_listens(&cluster_folder, &["migrate", "run"])
+    else {
+        return;
+    };
+    let migrated = migrate.output().unwrap();
+    let logs = String::from_utf8_lossy(&migrated.stderr);
+    assert!(migrated.status.success(), "{logs}");
+    let using = format!(
+        "no PostgreSQL answers on 127.0.0.1:5432: using the local PostgreSQL in {}",
+        cluster_folder.display()
+    );
+    assert_eq!(logs.matches(&using).count(), 1, "{logs}");
+    assert!(logs.contains("stopped the local PostgreSQL"), "{logs}");
+    assert!(
+        String::from_utf8_lossy(&migrated.stdout).starts_with("applied "),
+        "{logs}"
+    );
+    assert!(!socket.exists(), "stopped at exit");
+
+    let listed = festapi_where_nothing_listens(&cluster_folder, &["migrate", "status"])
+        .unwrap()
+        .output()
+        .unwrap();
+    let listing = String::from_utf8_lossy(&listed.stdout);
+    assert!(listed.status.success());
+    assert!(
+        listing.lines().count() >= 3 && listing.lines().all(|line| line.starts_with("applied ")),
+        "the cluster kept its data between runs: {listing}"
+    );
+    assert!(!socket.exists(), "stopped at exit");
+
+    // A start-up that fails after the cluster started stops it too.
+    let failed = festapi_where_nothing_listens(&cluster_folder, &["serve"])
+        .unwrap()
+        .output()
+        .unwrap();
+    let logs = String::from_utf8_lossy(&failed.stderr);
+    assert!(!failed.status.success());
+    assert!(logs.contains("FESTAPI_ADDR: cannot listen"), "{logs}");
+    assert!(logs.contains("stopped the local PostgreSQL"), "{logs}");
+    assert!(!socket.exists(), "stopped after the failed start-up");
+}
+
+/// Waits until process `pid` handles SIGTERM itself, as the server does once it serves.
+fn wait_until_catching_sigterm(pid: u32) {
+    const SIGTERM_BIT: u64 = 1 << (15 - 1);
+    for _ in 0..200 {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        let caught = status
+            .lines()
+            .find_map(|line| line.strip_prefix("SigCgt:"))
+            .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+            .unwrap_or(0);
+        if caught & SIGTERM_BIT != 0 {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    panic!("the server never started handling SIGTERM");
+}
+
+#[test]
+fn serve_without_database_url_stops_the_private_cluster_on_sigterm() {
+    let folder = temporary_folder();
+    let cluster_folder = folder.path().join("postgres");
+    let Some(mut serve) = festapi_where_nothing_listens(&cluster_folder, &["serve"]) else {
+        return;
+    };
+    // Any address binds in the namespace; nothing outside it can reach this one.
+    serve
+        .env("FESTAPI_ADDR", "127.0.0.1:8000")
+        .stderr(Stdio::piped());
+    let mut process = serve.spawn().unwrap();
+    let lines = BufReader::new(process.stderr.take().unwrap()).lines();
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            if sender.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut logs = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !logs
+        .iter()
+        .any(|line: &String| line.contains("FestAPI is listening"))
+    {
+        let wait = deadline.saturating_duration_since(Instant::now());
+        match receiver.recv_timeout(wait) {
+            Ok(line) => logs.push(line),
+            Err(_) => {
+                process.kill().unwrap();
+                panic!("the server did not start: {}", logs.join("\n"));
+            }
+        }
+    }
+    let socket = cluster_folder.join(".s.PGSQL.5432");
+    assert!(socket.exists(), "the cluster runs while the server does");
+    wait_until_catching_sigterm(process.id());
+
+    let terminated = Command::new("kill")
+        .args(["-TERM", &process.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(terminated.success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = process.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            process.kill().unwrap();
+            panic!("the server did not stop within 30 s of SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    logs.extend(receiver.iter());
+    let logs = logs.join("\n");
+    assert!(status.success(), "{logs}");
+    assert!(logs.contains("stopped the local PostgreSQL"), "{logs}");
+    assert!(!socket.exists(), "the cluster stopped with the server");
 }
