@@ -265,16 +265,7 @@ impl LocalCluster {
         let control = self.lock_file("control.lock")?;
         lock_exclusive(&control, SERVER_WAIT)
             .context("waiting for another process to start or stop the local PostgreSQL")?;
-        let started = (|| {
-            if !self.data_folder().join("PG_VERSION").exists() {
-                self.initdb(owner.as_ref())?;
-            }
-            if self.is_running(owner.as_ref())? {
-                return Ok(false);
-            }
-            self.start(owner.as_ref())?;
-            Ok::<_, anyhow::Error>(true)
-        })();
+        let started = self.ensure_running(owner.as_ref());
         let lease = started.and_then(|started| {
             let users = self.lock_file("users.lock")?;
             // Anyone holding it exclusively holds `control.lock` first, which is ours.
@@ -293,6 +284,18 @@ impl LocalCluster {
         lease
     }
 
+    /// Makes the cluster unless it exists and starts it unless it runs; whether it started it.
+    fn ensure_running(&self, owner: Option<&SystemUser>) -> anyhow::Result<bool> {
+        if !self.data_folder().join("PG_VERSION").exists() {
+            self.initdb(owner)?;
+        }
+        if self.is_running(owner)? {
+            return Ok(false);
+        }
+        self.start(owner)?;
+        Ok(true)
+    }
+
     /// The process id of the running server, from `postmaster.pid`.
     pub fn server_pid(&self) -> Option<u32> {
         let pid_file = fs::read_to_string(self.data_folder().join("postmaster.pid")).ok()?;
@@ -300,14 +303,14 @@ impl LocalCluster {
     }
 
     /// Stops the server now, whoever else uses it; for tests that take a server away.
-    pub fn stop(&self) -> anyhow::Result<()> {
+    pub fn stop_server(&self) -> anyhow::Result<()> {
         let owner = self.system_user_if_root()?;
         self.pg_ctl(owner.as_ref(), "stop", &["-m", "fast"])
             .map(drop)
     }
 
-    /// Starts the server again after [`LocalCluster::stop`].
-    pub fn restart(&self) -> anyhow::Result<()> {
+    /// Starts the server again after [`LocalCluster::stop_server`], with the current settings.
+    pub fn start_server(&self) -> anyhow::Result<()> {
         let owner = self.system_user_if_root()?;
         self.start(owner.as_ref())
     }

@@ -4,6 +4,9 @@
 //! Connections come from a deadpool pool of diesel-async connections. Every connection is opened
 //! with server-side time limits, so no statement or idle transaction can hold a connection
 //! forever, and the pool has a wait timeout, so a request never hangs waiting for one.
+//!
+//! With no `DATABASE_URL` on a developer's machine, [`discovery`] finds the server to use, and
+//! [`local_postgres`] runs a private one when none answers.
 
 pub mod auth_flows;
 pub mod discovery;

@@ -128,29 +128,58 @@ async fn with_no_server_answering_a_private_cluster_serves_and_the_last_user_sto
     );
 }
 
+/// Connects to `url`, or says why not.
+async fn connect(url: &str) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+    let (client, connection) = tokio_postgres::connect(url, NoTls).await?;
+    tokio::spawn(connection);
+    Ok(client)
+}
+
 #[tokio::test]
-async fn the_socket_url_takes_another_database_name_as_the_test_suite_sets_it() {
+async fn a_cluster_stopped_and_started_again_keeps_its_data_and_serves_any_database_name() {
     let folder = temporary_folder();
     let lease = cluster_of(
         discovery::discover(&discovery_in(folder.path().join("postgres")))
             .await
             .unwrap(),
     );
+    // The test support names each database by setting the URL's path, as here.
     let mut url = url::Url::parse(&lease.url("postgres")).unwrap();
     url.set_path("template1");
-
-    let (client, connection) = tokio_postgres::connect(url.as_str(), NoTls)
-        .await
-        .unwrap_or_else(|error| panic!("{url}: {error}"));
-    let driver = tokio::spawn(connection);
-    let database: String = client
+    let client = connect(url.as_str()).await.unwrap();
+    let row = client
         .query_one("SELECT current_database()", &[])
         .await
-        .unwrap()
-        .get(0);
-    assert_eq!(database, "template1");
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), "template1");
+    client
+        .batch_execute("CREATE TABLE kept (note text); INSERT INTO kept VALUES ('still here')")
+        .await
+        .unwrap();
     drop(client);
-    driver.await.unwrap().unwrap();
+
+    let cluster = lease.cluster().clone();
+    tokio::task::spawn_blocking(move || cluster.stop_server())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        connect(url.as_str()).await.is_err(),
+        "the server is stopped"
+    );
+    let cluster = lease.cluster().clone();
+    tokio::task::spawn_blocking(move || cluster.start_server())
+        .await
+        .unwrap()
+        .unwrap();
+
+    let client = connect(url.as_str()).await.unwrap();
+    let row = client
+        .query_one("SELECT note FROM kept", &[])
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), "still here");
+    drop(client);
     assert_eq!(lease.release().unwrap(), Released::Stopped);
 }
 
