@@ -128,6 +128,16 @@ async fn with_no_server_answering_a_private_cluster_serves_and_the_last_user_sto
     );
 }
 
+/// Runs a cluster operation, which waits on PostgreSQL's programs, off the async threads.
+async fn blocking<T: Send + 'static>(
+    operation: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
+) -> T {
+    tokio::task::spawn_blocking(operation)
+        .await
+        .unwrap()
+        .unwrap_or_else(|error| panic!("{error:#}"))
+}
+
 /// Connects to `url`, or says why not.
 async fn connect(url: &str) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
     let (client, connection) = tokio_postgres::connect(url, NoTls).await?;
@@ -159,19 +169,13 @@ async fn a_cluster_stopped_and_started_again_keeps_its_data_and_serves_any_datab
     drop(client);
 
     let cluster = lease.cluster().clone();
-    tokio::task::spawn_blocking(move || cluster.stop_server())
-        .await
-        .unwrap()
-        .unwrap();
+    blocking(move || cluster.stop_server()).await;
     assert!(
         connect(url.as_str()).await.is_err(),
         "the server is stopped"
     );
     let cluster = lease.cluster().clone();
-    tokio::task::spawn_blocking(move || cluster.start_server())
-        .await
-        .unwrap()
-        .unwrap();
+    blocking(move || cluster.start_server()).await;
 
     let client = connect(url.as_str()).await.unwrap();
     let row = client
@@ -188,10 +192,7 @@ async fn as_root_the_cluster_runs_as_the_postgres_system_user() {
     let folder = temporary_folder();
     let cluster_folder = folder.path().join("postgres");
     let cluster = LocalCluster::new(PostgresPrograms::find().unwrap(), &cluster_folder).unwrap();
-    let lease = tokio::task::spawn_blocking(move || cluster.acquire())
-        .await
-        .unwrap()
-        .unwrap();
+    let lease = blocking(move || cluster.acquire()).await;
 
     let expected = if nix::unistd::geteuid().is_root() {
         nix::unistd::User::from_name("postgres")
@@ -274,10 +275,7 @@ async fn a_server_that_answers_but_refuses_is_reported_with_no_fallback() {
     .with_setting("listen_addresses = '127.0.0.1'")
     .with_setting(&format!("port = {}", address.port()))
     .with_setting(&format!("hba_file = '{}'", hba.display()));
-    let refusing = tokio::task::spawn_blocking(move || refusing.acquire())
-        .await
-        .unwrap()
-        .unwrap();
+    let refusing = blocking(move || refusing.acquire()).await;
 
     let fallback_folder = folder.path().join("postgres");
     let discovery = Discovery {
