@@ -5,12 +5,17 @@
 //! [`connector`] over TLS as `DATABASE_URL` asks. Every connection is opened with server-side
 //! time limits, so no statement or idle transaction can hold a connection
 //! forever, and the pool has a wait timeout, so a request never hangs waiting for one.
+//!
+//! With no `DATABASE_URL` on a developer's machine, [`discovery`] finds the server to use, and
+//! [`local_postgres`] runs a private one when none answers.
 
 pub mod auth_flows;
 pub mod connector;
+pub mod discovery;
 mod errors;
 pub mod identities;
 pub mod ids;
+pub mod local_postgres;
 pub mod migrations;
 pub mod models;
 pub mod pagination;
@@ -249,6 +254,15 @@ pub async fn create_database_if_missing(database_url: &str) -> anyhow::Result<()
     drop(client);
     driver.abort();
     outcome
+}
+
+/// Whether the database `database_url` names exists; creates nothing.
+pub async fn database_exists(database_url: &str) -> anyhow::Result<bool> {
+    match connect_and_close(&Connector::new(database_url)?).await {
+        Ok(()) => Ok(true),
+        Err(error) if error.code() == Some(&SqlState::INVALID_CATALOG_NAME) => Ok(false),
+        Err(error) => Err(error.into()),
+    }
 }
 
 /// Opens a connection and closes it again, to learn whether the database can be reached.

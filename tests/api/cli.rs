@@ -4,6 +4,7 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
+use tokio_postgres::NoTls;
 
 use crate::support::otlp::OtlpReceiver;
 use crate::support::{TableLock, TestApp, TestDatabase};
@@ -111,7 +112,7 @@ async fn request_spans_continue_the_callers_trace_and_reach_the_otlp_endpoint() 
     let receiver = OtlpReceiver::start().await;
     let database = TestDatabase::unused();
     let server = ServedBinary::start(
-        &database,
+        &database.url,
         &[("OTEL_EXPORTER_OTLP_ENDPOINT", &receiver.endpoint)],
     )
     .await;
@@ -148,7 +149,7 @@ fn hex(bytes: &[u8]) -> String {
 #[tokio::test]
 async fn logs_written_to_a_pipe_carry_no_colours() {
     let database = TestDatabase::unused();
-    let server = ServedBinary::start(&database, &[("APP_ENV", "development")]).await;
+    let server = ServedBinary::start(&database.url, &[("APP_ENV", "development")]).await;
     server.terminate();
     let (status, logs) = server.exit_within(Duration::from_secs(10)).await;
     assert!(status.success(), "{status}");
@@ -273,7 +274,7 @@ pub(crate) struct ServedBinary {
 
 impl ServedBinary {
     /// Starts `festapi serve` in production mode on a free port and waits until it is ready.
-    async fn start(database: &TestDatabase, settings: &[(&str, &str)]) -> Self {
+    pub(crate) async fn start(database_url: &str, settings: &[(&str, &str)]) -> Self {
         // reqwest runs on rustls without a default crypto provider; no in-process server, which
         // would install it, has been started when only binaries are tested.
         festapi::auth::providers::install_tls_crypto_provider();
@@ -284,7 +285,7 @@ impl ServedBinary {
             .env_clear()
             .env("APP_ENV", "production")
             .env("JWT_SECRET", crate::support::TEST_JWT_SECRET)
-            .env("DATABASE_URL", &database.url)
+            .env("DATABASE_URL", database_url)
             .env("FESTAPI_ADDR", &address)
             .current_dir(std::env::temp_dir());
         for (name, value) in settings {
@@ -317,7 +318,7 @@ impl ServedBinary {
         self.process.id()
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.address)
     }
 
@@ -352,7 +353,7 @@ impl ServedBinary {
 #[tokio::test]
 async fn serve_runs_as_in_a_container_and_stops_cleanly_on_sigterm() {
     let database = TestDatabase::unused();
-    let server = ServedBinary::start(&database, &[]).await;
+    let server = ServedBinary::start(&database.url, &[]).await;
 
     server.terminate();
 
@@ -367,7 +368,8 @@ async fn serve_runs_as_in_a_container_and_stops_cleanly_on_sigterm() {
     }
 }
 
-fn posts_request(
+/// Asks `server` for its posts, in a task of its own.
+pub(crate) fn posts_request(
     server: &ServedBinary,
 ) -> tokio::task::JoinHandle<reqwest::Result<reqwest::Response>> {
     let url = server.url("/graphql");
@@ -387,7 +389,7 @@ async fn requests_in_flight_finish_after_sigterm_within_the_shutdown_timeout() {
         ("REQUEST_TIMEOUT_MS", "60000"),
         ("DATABASE_STATEMENT_TIMEOUT_MS", "60000"),
     ];
-    let server = ServedBinary::start(&database, &slow).await;
+    let server = ServedBinary::start(&database.url, &slow).await;
     let lock = TableLock::take(&database.url, "posts").await;
     let in_flight = posts_request(&server);
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -413,7 +415,7 @@ async fn shutdown_gives_up_on_requests_in_flight_after_the_shutdown_timeout() {
         ("DATABASE_STATEMENT_TIMEOUT_MS", "60000"),
         ("SHUTDOWN_TIMEOUT_SECONDS", "1"),
     ];
-    let server = ServedBinary::start(&database, &slow).await;
+    let server = ServedBinary::start(&database.url, &slow).await;
     let _lock = TableLock::take(&database.url, "posts").await;
     let stuck = posts_request(&server);
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -430,4 +432,39 @@ async fn shutdown_gives_up_on_requests_in_flight_after_the_shutdown_timeout() {
         stuck.await.unwrap().is_err(),
         "the stuck request's connection is closed"
     );
+}
+
+#[tokio::test]
+async fn migrate_status_and_revert_create_no_missing_database() {
+    let database = TestDatabase::unused();
+    let env = [("DATABASE_URL", database.url.as_str()), ("APP_ENV", "test")];
+
+    let status = festapi(&["migrate", "status"], &env);
+    assert!(status.status.success(), "{}", stderr(&status));
+    let listing = String::from_utf8(status.stdout).unwrap();
+    assert!(
+        listing.lines().count() >= 3 && listing.lines().all(|line| line.starts_with("pending ")),
+        "{listing}"
+    );
+    let revert = festapi(&["migrate", "revert"], &env);
+    assert!(!revert.status.success());
+    assert!(
+        stderr(&revert).contains("does not exist"),
+        "{}",
+        stderr(&revert)
+    );
+
+    let (client, connection) =
+        tokio_postgres::connect(&crate::support::database::url_for("postgres"), NoTls)
+            .await
+            .unwrap();
+    tokio::spawn(connection);
+    let found = client
+        .query_opt(
+            "SELECT 1 FROM pg_database WHERE datname = $1",
+            &[&database.name],
+        )
+        .await
+        .unwrap();
+    assert!(found.is_none(), "{} was created", database.name);
 }
