@@ -1,6 +1,5 @@
 //! Start-up and shutdown of the HTTP server.
 
-use std::str::FromStr as _;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,7 +8,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
 use crate::auth::tokens::TokenService;
-use crate::config::{Config, DatabaseConfig};
+use crate::config::{Config, DatabaseConfig, DatabaseUrl};
 use crate::db::discovery::{self, Discovered, Discovery};
 use crate::db::local_postgres::{ClusterLease, Released};
 use crate::db::sessions::Purged;
@@ -38,9 +37,9 @@ pub async fn find_database(config: Config) -> anyhow::Result<(Config, Option<Clu
     let Some(folder) = config.database.local_postgres_dir.clone() else {
         return Ok((config, None));
     };
-    let database = tokio_postgres::Config::from_str(config.database.url())
+    let database = DatabaseUrl::parse(config.database.url())
         .ok()
-        .and_then(|url| url.get_dbname().map(str::to_owned))
+        .and_then(|url| url.postgres.get_dbname().map(str::to_owned))
         .context("DATABASE_URL names no database")?;
     let discovered = discovery::discover(&Discovery::local(folder)).await?;
     let url = discovered.url(&database);

@@ -17,7 +17,7 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::server::ParsedCertificate;
 use rustls::{CertificateError, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use tokio_postgres::config::{Host, SslMode as WireSslMode};
-use tokio_postgres::error::SqlState;
+use tokio_postgres::error::{DbError, SqlState};
 use tokio_postgres::tls::MakeTlsConnect;
 use tokio_postgres::{Client, Socket};
 use tokio_postgres_rustls::MakeRustlsConnect;
@@ -159,6 +159,11 @@ impl ConnectError {
     /// The SQLSTATE the server refused the connection with, if it got that far.
     pub fn code(&self) -> Option<&SqlState> {
         self.error.code()
+    }
+
+    /// The server's own refusal, if it got that far.
+    pub fn as_db_error(&self) -> Option<&DbError> {
+        self.error.as_db_error()
     }
 }
 

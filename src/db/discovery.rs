@@ -12,6 +12,7 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use tokio_postgres::error::SqlState;
 
+use super::connector::Connector;
 use super::local_postgres::{ClusterLease, LocalCluster, PostgresPrograms, SUPERUSER};
 
 /// Where the local server is looked for: the address of the default `DATABASE_URL`.
@@ -127,19 +128,12 @@ async fn probe(address: SocketAddr) -> anyhow::Result<Probe> {
             )));
         }
     }
-    let mut config = tokio_postgres::Config::new();
-    config
-        .host(address.ip().to_string())
-        .port(address.port())
-        .user(SUPERUSER)
-        .dbname("postgres")
+    let mut connector = Connector::new(&format!("postgres://{SUPERUSER}@{address}/postgres"))?;
+    connector
+        .postgres_config_mut()
         .connect_timeout(PROBE_TIMEOUT);
-    match config.connect(tokio_postgres::NoTls).await {
-        Ok((client, connection)) => {
-            drop(client);
-            let _ = connection.await;
-            Ok(Probe::Accepted)
-        }
+    match super::connect_and_close(&connector).await {
+        Ok(()) => Ok(Probe::Accepted),
         Err(error) if error.code() == Some(&SqlState::INVALID_CATALOG_NAME) => Ok(Probe::Accepted),
         Err(error) => bail!(
             "a server answers on {address} but refused the connection as user {SUPERUSER:?}: \
@@ -147,7 +141,7 @@ async fn probe(address: SocketAddr) -> anyhow::Result<Probe> {
              a private PostgreSQL instead",
             error
                 .as_db_error()
-                .map_or_else(|| format!("{error:#}"), |db| db.message().to_owned())
+                .map_or_else(|| error.to_string(), |db| db.message().to_owned())
         ),
     }
 }
