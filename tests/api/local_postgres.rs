@@ -16,15 +16,11 @@ use tempfile::TempDir;
 use tokio_postgres::NoTls;
 
 use crate::cli::{ServedBinary, posts_request};
+use crate::support::tls_postgres::folder_postgres_can_reach;
 
 /// A temporary folder the cluster's system user can reach when the tests run as root.
 fn temporary_folder() -> TempDir {
-    let folder = tempfile::Builder::new()
-        .prefix("festapi-local-postgres-")
-        .tempdir()
-        .unwrap();
-    std::fs::set_permissions(folder.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    folder
+    folder_postgres_can_reach("festapi-local-postgres-")
 }
 
 /// A loopback address where nothing listens.

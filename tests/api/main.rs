@@ -33,4 +33,5 @@ mod schema;
 mod sessions;
 mod sign_in;
 mod signing_keys;
+mod tls;
 mod users;

@@ -6,6 +6,7 @@ pub(crate) mod database;
 pub(crate) mod identity_provider;
 pub(crate) mod logs;
 pub(crate) mod otlp;
+pub(crate) mod tls_postgres;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
