@@ -6,6 +6,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
+use tokio::task::JoinHandle;
 
 use crate::auth::tokens::TokenService;
 use crate::config::{Config, DatabaseConfig};
@@ -13,6 +14,7 @@ use crate::db::sessions::Purged;
 use crate::db::{self, Database, migrations};
 use crate::domain::{sessions, sign_in};
 use crate::http;
+use crate::lifecycle::{Lifecycle, Phase};
 use crate::rate_limit::RateLimits;
 use crate::state::AppState;
 
@@ -27,7 +29,13 @@ const RATE_LIMIT_CLEANUP_INTERVAL: Duration = Duration::from_secs(60);
 ///
 /// Safe for several instances starting together: see [`migrations`].
 pub async fn prepare_database(config: &DatabaseConfig) -> anyhow::Result<()> {
+    prepare_database_in(config, &Lifecycle::default()).await
+}
+
+/// [`prepare_database`], entering [`Phase::Migrating`] once PostgreSQL answers.
+async fn prepare_database_in(config: &DatabaseConfig, lifecycle: &Lifecycle) -> anyhow::Result<()> {
     db::create_database_if_missing(config.url()).await?;
+    lifecycle.enter(Phase::Migrating);
     let applied = migrations::run_pending(config.url()).await?;
     if applied.is_empty() {
         tracing::info!("database schema is up to date");
@@ -37,7 +45,13 @@ pub async fn prepare_database(config: &DatabaseConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Prepares the database, then serves HTTP until SIGINT or SIGTERM.
+/// Listens at once, prepares the database (waiting for PostgreSQL as long as
+/// `DATABASE_CONNECT_TIMEOUT_SECONDS` allows), then serves HTTP until SIGINT or SIGTERM.
+///
+/// `/healthz` answers from the start, `/readyz` only once the database is prepared. On SIGTERM
+/// the instance reports itself not ready at once, goes on serving for `SHUTDOWN_GRACE_SECONDS`
+/// while load balancers take it out, then stops accepting connections and gives requests in
+/// flight `SHUTDOWN_TIMEOUT_SECONDS` to finish.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     if config.jwt.signing.is_development_secret() {
         tracing::warn!(
@@ -45,43 +59,62 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
              never expose this instance"
         );
     }
-    prepare_database(&config.database).await?;
     let state = AppState::new(&config)?;
-    // Sign-in with a provider that could not be reached answers 503 until a retry reaches it.
-    let providers = state.providers.start().await;
     let listener = TcpListener::bind(config.addr)
         .await
         .with_context(|| format!("FESTAPI_ADDR: cannot listen on {}", config.addr))?;
     tracing::info!(
         addr = %config.addr,
         env = %config.env,
-        "FestAPI is listening; GraphQL at /graphql"
+        "FestAPI is listening; GraphQL at /graphql once the database is ready"
     );
+    let stop_listening = Arc::new(Notify::new());
+    let stopped_listening = Arc::clone(&stop_listening);
+    let mut server = tokio::spawn(http::serve(listener, state.clone(), async move {
+        stopped_listening.notified().await;
+    }));
+    let signal = shutdown_signal();
+    tokio::pin!(signal);
 
+    let lifecycle = Arc::clone(&state.lifecycle);
+    let prepared = tokio::select! {
+        prepared = db::startup::retry_until_reachable(config.database.connect_timeout, || {
+            lifecycle.enter(Phase::WaitingForDatabase);
+            prepare_database_in(&config.database, &lifecycle)
+        }) => prepared,
+        () = &mut signal => {
+            tracing::info!("stopped before the database was ready");
+            return stop(server, &stop_listening, config.shutdown_timeout).await;
+        }
+    };
+    if let Err(error) = prepared {
+        stop_listening.notify_one();
+        return Err(error);
+    }
+
+    // Sign-in with a provider that could not be reached answers 503 until a retry reaches it.
+    let providers = state.providers.start().await;
     let purge = tokio::spawn(purge_sessions(
         state.database.clone(),
         Arc::clone(&state.tokens),
     ));
     let cleanup = tokio::spawn(forget_refilled_rate_limits(Arc::clone(&state.rate_limits)));
-    let stopping = Arc::new(Notify::new());
-    let signalled = Arc::clone(&stopping);
-    let server = http::serve(listener, state, async move {
-        shutdown_signal().await;
-        signalled.notify_one();
-    });
-    // Requests in flight get `shutdown_timeout` to finish; then the process stops regardless.
-    let deadline = async {
-        stopping.notified().await;
-        tokio::time::sleep(config.shutdown_timeout).await;
-    };
+    state.lifecycle.enter(Phase::Serving);
+    tracing::info!("FestAPI is ready");
+
     let served = tokio::select! {
-        served = server => served.context("serving HTTP"),
-        () = deadline => {
-            tracing::warn!(
-                timeout_s = config.shutdown_timeout.as_secs(),
-                "requests still in flight at the end of SHUTDOWN_TIMEOUT_SECONDS; stopping anyway"
-            );
-            Ok(())
+        served = &mut server => served.context("the HTTP server failed")?.context("serving HTTP"),
+        () = &mut signal => {
+            state.lifecycle.enter(Phase::Stopping);
+            if !config.shutdown_grace.is_zero() {
+                tracing::info!(
+                    grace_s = config.shutdown_grace.as_secs(),
+                    "not ready any more; serving on for SHUTDOWN_GRACE_SECONDS while load \
+                     balancers stop sending requests"
+                );
+                tokio::time::sleep(config.shutdown_grace).await;
+            }
+            stop(server, &stop_listening, config.shutdown_timeout).await
         }
     };
     purge.abort();
@@ -89,6 +122,30 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     providers.abort();
     tracing::info!("FestAPI stopped");
     served
+}
+
+/// Stops accepting connections and waits for requests in flight, for at most `timeout`; then the
+/// process stops regardless.
+async fn stop(
+    mut server: JoinHandle<std::io::Result<()>>,
+    stop_listening: &Notify,
+    timeout: Duration,
+) -> anyhow::Result<()> {
+    tracing::info!("no longer accepting connections: finishing requests in flight");
+    stop_listening.notify_one();
+    match tokio::time::timeout(timeout, &mut server).await {
+        Ok(served) => served
+            .context("the HTTP server failed")?
+            .context("serving HTTP"),
+        Err(_) => {
+            tracing::warn!(
+                timeout_s = timeout.as_secs(),
+                "requests still in flight at the end of SHUTDOWN_TIMEOUT_SECONDS; stopping anyway"
+            );
+            server.abort();
+            Ok(())
+        }
+    }
 }
 
 async fn purge_sessions(database: Database, tokens: Arc<TokenService>) {
@@ -157,5 +214,5 @@ async fn shutdown_signal() {
         () = interrupt => {},
         () = terminate => {},
     }
-    tracing::info!("shutting down: finishing in-flight requests");
+    tracing::info!("shutting down");
 }

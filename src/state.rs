@@ -7,6 +7,7 @@ use crate::auth::providers::Providers;
 use crate::auth::tokens::TokenService;
 use crate::config::{AppEnv, AuthConfig, Config, CorsOrigins, GraphqlLimits, ProxyConfig};
 use crate::db::Database;
+use crate::lifecycle::Lifecycle;
 use crate::rate_limit::RateLimits;
 
 /// Shared application state. Cheap to clone.
@@ -34,6 +35,9 @@ pub struct AppState {
     pub providers: Arc<Providers>,
     /// Sign-in settings: public URL, allowed redirects, how long a sign-in may take.
     pub auth: Arc<AuthConfig>,
+    /// Whether the instance is starting, serving or stopping; it starts waiting for the
+    /// database.
+    pub lifecycle: Arc<Lifecycle>,
 }
 
 impl AppState {
@@ -52,6 +56,7 @@ impl AppState {
             proxies: config.proxies.clone(),
             providers: Arc::new(Providers::new(&config.auth)?),
             auth: Arc::new(config.auth.clone()),
+            lifecycle: Arc::new(Lifecycle::default()),
         })
     }
 }

@@ -14,6 +14,9 @@ use diesel_async::AsyncPgConnection;
 use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
+use crate::db::Database;
+use crate::error::AppError;
+
 /// Every migration of this build, in order.
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 
@@ -82,6 +85,32 @@ pub async fn status(database_url: &str) -> anyhow::Result<Vec<MigrationState>> {
     .await
 }
 
+/// How many migrations of this build the database lacks, asked on a pooled connection: cheap
+/// enough for every readiness probe.
+pub async fn count_pending(database: &Database) -> Result<usize, AppError> {
+    use diesel_async::RunQueryDsl as _;
+
+    #[derive(diesel::QueryableByName)]
+    struct AppliedVersion {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        version: String,
+    }
+
+    let mut connection = database.connection().await?;
+    let applied: Vec<AppliedVersion> =
+        diesel::sql_query("SELECT version FROM __diesel_schema_migrations")
+            .load(&mut connection)
+            .await?;
+    let embedded = embedded_names().map_err(AppError::internal)?;
+    Ok(embedded
+        .iter()
+        .filter(|(version, _)| {
+            let version = version.to_string();
+            !applied.iter().any(|row| row.version == version)
+        })
+        .count())
+}
+
 /// The version and full name of every embedded migration, oldest first.
 fn embedded_names() -> anyhow::Result<Vec<(MigrationVersion<'static>, String)>> {
     let migrations = MigrationSource::<diesel::pg::Pg>::migrations(&MIGRATIONS)
@@ -117,8 +146,10 @@ where
     T: Send + 'static,
     F: FnOnce(&mut MigrationConnection) -> anyhow::Result<T> + Send + 'static,
 {
-    let config = tokio_postgres::Config::from_str(database_url).context("parsing DATABASE_URL")?;
+    let mut config =
+        tokio_postgres::Config::from_str(database_url).context("parsing DATABASE_URL")?;
     let (client, driver) = config
+        .connect_timeout(super::CONNECT_TIMEOUT)
         .connect(tokio_postgres::NoTls)
         .await
         .context("connecting to the database to migrate it")?;

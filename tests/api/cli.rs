@@ -1,6 +1,7 @@
 //! The `festapi` binary, run as operators and containers run it.
 
 use std::process::{Command, Output};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -169,14 +170,29 @@ async fn token_issue_creates_the_database_and_a_working_token() {
 }
 
 /// The `festapi serve` process, run as the container runs it.
-struct ServedBinary {
+pub(crate) struct ServedBinary {
     process: std::process::Child,
     address: String,
+    /// Everything the process has written to standard error so far.
+    logs: Arc<Mutex<String>>,
+    /// Reads standard error into `logs` until the process closes it.
+    log_reader: Option<std::thread::JoinHandle<()>>,
 }
 
 impl ServedBinary {
     /// Starts `festapi serve` in production mode on a free port and waits until it is ready.
-    async fn start(database: &TestDatabase, settings: &[(&str, &str)]) -> Self {
+    pub(crate) async fn start(database_url: &str, settings: &[(&str, &str)]) -> Self {
+        let served = Self::spawn(database_url, settings);
+        served.wait_until_ready(Duration::from_secs(10)).await;
+        served
+    }
+
+    /// Starts `festapi serve` in production mode on a free port, without waiting for anything.
+    ///
+    /// The shutdown grace is 0 unless `settings` say otherwise: the tests about it set it.
+    pub(crate) fn spawn(database_url: &str, settings: &[(&str, &str)]) -> Self {
+        // The probes' client needs it, when no test server of this run installed it.
+        festapi::auth::providers::install_tls_crypto_provider();
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -189,34 +205,79 @@ impl ServedBinary {
             .env_clear()
             .env("APP_ENV", "production")
             .env("JWT_SECRET", crate::support::TEST_JWT_SECRET)
-            .env("DATABASE_URL", &database.url)
+            .env("DATABASE_URL", database_url)
             .env("FESTAPI_ADDR", &address)
+            .env("SHUTDOWN_GRACE_SECONDS", "0")
             .current_dir(std::env::temp_dir())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped());
         for (name, value) in settings {
             command.env(name, value);
         }
-        let served = Self {
-            process: command.spawn().unwrap(),
+        let mut process = command.spawn().unwrap();
+        let logs = Arc::new(Mutex::new(String::new()));
+        let stderr = process.stderr.take().unwrap();
+        let log_reader = std::thread::spawn({
+            let logs = Arc::clone(&logs);
+            move || {
+                for line in std::io::BufRead::lines(std::io::BufReader::new(stderr)) {
+                    let Ok(line) = line else { break };
+                    let mut logs = logs.lock().unwrap();
+                    logs.push_str(&line);
+                    logs.push('\n');
+                }
+            }
+        });
+        Self {
+            process,
             address,
-        };
-        let ready = served.url("/readyz");
-        for _ in 0..100 {
-            if let Ok(response) = reqwest::get(&ready).await {
-                assert!(response.status().is_success(), "the server is not ready");
-                return served;
+            logs,
+            log_reader: Some(log_reader),
+        }
+    }
+
+    /// Polls `/readyz` until it answers 200, for at most `limit`.
+    pub(crate) async fn wait_until_ready(&self, limit: Duration) {
+        let started = Instant::now();
+        while started.elapsed() < limit {
+            if let Some((status, _)) = self.probe("/readyz").await
+                && status.is_success()
+            {
+                return;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        panic!("the server did not become ready");
+        panic!(
+            "the server did not become ready within {limit:?}:\n{}",
+            self.logs()
+        );
     }
 
-    fn url(&self, path: &str) -> String {
+    /// The status and JSON body of `GET path`, or `None` while nothing answers on the port.
+    pub(crate) async fn probe(
+        &self,
+        path: &str,
+    ) -> Option<(reqwest::StatusCode, serde_json::Value)> {
+        let response = reqwest::get(self.url(path)).await.ok()?;
+        let status = response.status();
+        Some((status, response.json().await.unwrap_or_default()))
+    }
+
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.address)
     }
 
-    fn terminate(&self) {
+    /// Whether a new TCP connection to the server's port is accepted.
+    pub(crate) async fn accepts_connections(&self) -> bool {
+        tokio::net::TcpStream::connect(&self.address).await.is_ok()
+    }
+
+    /// What the process has logged so far.
+    pub(crate) fn logs(&self) -> String {
+        self.logs.lock().unwrap().clone()
+    }
+
+    pub(crate) fn terminate(&self) {
         let killed = Command::new("kill")
             .args(["-TERM", &self.process.id().to_string()])
             .status()
@@ -225,26 +286,38 @@ impl ServedBinary {
     }
 
     /// Waits for the process to exit, for at most `limit`; returns its status and logs.
-    async fn exit_within(mut self, limit: Duration) -> (std::process::ExitStatus, String) {
+    pub(crate) async fn exit_within(
+        mut self,
+        limit: Duration,
+    ) -> (std::process::ExitStatus, String) {
         let started = Instant::now();
         while started.elapsed() < limit {
             if let Some(status) = self.process.try_wait().unwrap() {
-                let mut logs = String::new();
-                std::io::Read::read_to_string(&mut self.process.stderr.take().unwrap(), &mut logs)
-                    .unwrap();
-                return (status, logs);
+                if let Some(reader) = self.log_reader.take() {
+                    reader.join().unwrap();
+                }
+                return (status, self.logs());
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        self.process.kill().unwrap();
-        panic!("the server did not stop within {limit:?} of SIGTERM");
+        panic!("the server did not stop within {limit:?}:\n{}", self.logs());
+    }
+}
+
+impl Drop for ServedBinary {
+    /// A test that failed half-way leaves no server behind.
+    fn drop(&mut self) {
+        if matches!(self.process.try_wait(), Ok(None)) {
+            let _ = self.process.kill();
+            let _ = self.process.wait();
+        }
     }
 }
 
 #[tokio::test]
 async fn serve_runs_as_in_a_container_and_stops_cleanly_on_sigterm() {
     let database = TestDatabase::unused();
-    let server = ServedBinary::start(&database, &[]).await;
+    let server = ServedBinary::start(&database.url, &[]).await;
 
     server.terminate();
 
@@ -279,7 +352,7 @@ async fn requests_in_flight_finish_after_sigterm_within_the_shutdown_timeout() {
         ("REQUEST_TIMEOUT_MS", "60000"),
         ("DATABASE_STATEMENT_TIMEOUT_MS", "60000"),
     ];
-    let server = ServedBinary::start(&database, &slow).await;
+    let server = ServedBinary::start(&database.url, &slow).await;
     let lock = TableLock::take(&database.url, "posts").await;
     let in_flight = posts_request(&server);
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -305,7 +378,7 @@ async fn shutdown_gives_up_on_requests_in_flight_after_the_shutdown_timeout() {
         ("DATABASE_STATEMENT_TIMEOUT_MS", "60000"),
         ("SHUTDOWN_TIMEOUT_SECONDS", "1"),
     ];
-    let server = ServedBinary::start(&database, &slow).await;
+    let server = ServedBinary::start(&database.url, &slow).await;
     let _lock = TableLock::take(&database.url, "posts").await;
     let stuck = posts_request(&server);
     tokio::time::sleep(Duration::from_millis(300)).await;

@@ -25,6 +25,7 @@ mod posts;
 mod properties;
 mod providers;
 mod rate_limits;
+mod readiness;
 mod request_ids;
 mod schema;
 mod sessions;

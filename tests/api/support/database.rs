@@ -107,6 +107,17 @@ fn server_url() -> String {
     std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_TEST_DATABASE_URL.to_owned())
 }
 
+/// The TCP address of the test server.
+pub(crate) fn server_address() -> std::net::SocketAddr {
+    let url = url::Url::parse(&server_url()).expect("TEST_DATABASE_URL is a URL");
+    let host = url.host_str().expect("TEST_DATABASE_URL names a host");
+    let port = url.port().unwrap_or(5432);
+    std::net::ToSocketAddrs::to_socket_addrs(&(host, port))
+        .ok()
+        .and_then(|mut addresses| addresses.next())
+        .expect("TEST_DATABASE_URL's host resolves")
+}
+
 /// The connection URL of database `name` on the test server.
 pub(crate) fn url_for(name: &str) -> String {
     let mut url = url::Url::parse(&server_url()).expect("TEST_DATABASE_URL is a URL");
