@@ -4,6 +4,11 @@
 //! Connections come from a deadpool pool of diesel-async connections. Every connection is opened
 //! with server-side time limits, so no statement or idle transaction can hold a connection
 //! forever, and the pool has a wait timeout, so a request never hangs waiting for one.
+//!
+//! When PostgreSQL goes away, its connections close; the pool drops a closed connection when it
+//! would next hand it out (diesel-async checks `is_broken` before every checkout, even with
+//! [`RecyclingMethod::Fast`]) and opens a new one, so the instance recovers by itself once
+//! PostgreSQL is back.
 
 pub mod auth_flows;
 mod errors;
@@ -43,6 +48,11 @@ pub type PooledConnection = Object<AsyncPgConnection>;
 
 /// How long opening one new connection may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a pooled connection may go without a sign of life from PostgreSQL's host (sent data
+/// unacknowledged, keepalive probes unanswered) before it is given up. A host that vanished
+/// without closing its connections (a network partition, a machine gone) is otherwise noticed
+/// only after the kernel's retransmission limit, about 15 minutes.
+const DEAD_PEER_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// The application's handle on PostgreSQL. Cheap to clone: clones share one pool.
 #[derive(Clone)]
@@ -61,8 +71,9 @@ impl Database {
         let counter = Arc::clone(&statements);
 
         let mut manager_config = ManagerConfig::<AsyncPgConnection>::default();
-        // A closed or mid-transaction connection is already discarded on return to the pool;
-        // a `SELECT 1` before every checkout would add a round trip to every request.
+        // A closed or mid-transaction connection is discarded at checkout all the same (its
+        // `is_broken`); a `SELECT 1` before every checkout would add a round trip to every
+        // request to catch only a connection that broke since.
         manager_config.recycling_method = RecyclingMethod::Fast;
         manager_config.custom_setup = Box::new(move |_url| {
             let connection_config = connection_config.clone();
@@ -156,7 +167,9 @@ fn connection_config(config: &DatabaseConfig) -> anyhow::Result<tokio_postgres::
     connection_config
         .options(&options)
         .application_name("festapi")
-        .connect_timeout(CONNECT_TIMEOUT);
+        .connect_timeout(CONNECT_TIMEOUT)
+        .keepalives_idle(DEAD_PEER_TIMEOUT)
+        .tcp_user_timeout(DEAD_PEER_TIMEOUT);
     Ok(connection_config)
 }
 

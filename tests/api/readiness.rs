@@ -273,3 +273,39 @@ async fn an_outage_answers_service_unavailable_fast_and_the_same_process_recover
     );
     assert_eq!(errors.count(), 0, "an outage is not an internal error");
 }
+
+#[tokio::test]
+async fn serve_fails_fast_when_the_database_is_missing_and_the_role_may_not_create_it() {
+    let maintenance = TestDatabase::empty().await;
+    let admin = maintenance.admin_client().await;
+    let role = format!(
+        "festapi_test_role_{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    );
+    admin
+        .batch_execute(&format!("CREATE ROLE {role} LOGIN NOCREATEDB"))
+        .await
+        .unwrap();
+    let database = TestDatabase::unused();
+    let mut url = url::Url::parse(&database.url).unwrap();
+    url.set_username(&role).unwrap();
+    let started = Instant::now();
+
+    let server = ServedBinary::spawn(url.as_str(), &[]);
+    let (status, logs) = server.exit_within(Duration::from_secs(10)).await;
+    admin
+        .batch_execute(&format!("DROP ROLE {role}"))
+        .await
+        .unwrap();
+
+    assert!(!status.success(), "{status}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert!(log_lines(&logs, WAITING).is_empty(), "{logs}");
+    let message = logs.lines().last().unwrap_or_default();
+    assert!(message.contains("retrying cannot fix"), "{message}");
+    assert!(
+        message.contains(&format!("creating database {:?}", database.name))
+            && message.contains("permission denied to create database"),
+        "{message}"
+    );
+}
