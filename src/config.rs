@@ -139,6 +139,9 @@ pub struct Config {
     pub proxies: ProxyConfig,
     /// Sign-in through identity providers.
     pub auth: AuthConfig,
+    /// `METRICS_ADDR`: a separate address to serve `/metrics` on; unset, it is served on
+    /// `FESTAPI_ADDR`.
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 /// Bounds on what one GraphQL request may ask of the server, checked before it runs.
@@ -440,6 +443,7 @@ impl Config {
             rate_limits,
             proxies,
             auth: auth::auth_config(&read)?,
+            metrics_addr: metrics_addr(read("METRICS_ADDR"), addr)?,
         })
     }
 }
@@ -449,6 +453,29 @@ impl Config {
 /// once.
 fn default_shutdown_grace_seconds(env: AppEnv) -> u64 {
     if env.is_production() { 5 } else { 0 }
+}
+
+/// `METRICS_ADDR`: an address and port other than `FESTAPI_ADDR`'s.
+fn metrics_addr(
+    value: Option<String>,
+    api_addr: SocketAddr,
+) -> Result<Option<SocketAddr>, ConfigError> {
+    let Some(value) = value else {
+        return Ok(None);
+    };
+    let addr: SocketAddr = value.trim().parse().map_err(|_| {
+        ConfigError::new(
+            "METRICS_ADDR",
+            format!("expected an address and port such as 127.0.0.1:9100; got {value:?}"),
+        )
+    })?;
+    if addr == api_addr && addr.port() != 0 {
+        return Err(ConfigError::new(
+            "METRICS_ADDR",
+            format!("{addr} is FESTAPI_ADDR too: leave METRICS_ADDR unset to serve /metrics there"),
+        ));
+    }
+    Ok(Some(addr))
 }
 
 /// Two connections per logical core, the deadpool default, and never fewer than four.
@@ -806,6 +833,9 @@ pub(super) mod tests {
             ("TRUSTED_PROXIES", "10.0.0.1/8"),
             ("TRUSTED_PROXIES", "proxy.internal"),
             ("TRUSTED_PROXY_HEADER", "x-real-ip"),
+            ("METRICS_ADDR", "localhost:9100"),
+            ("METRICS_ADDR", "127.0.0.1"),
+            ("METRICS_ADDR", "127.0.0.1:8000"),
         ];
         for (variable, value) in cases {
             let error = config_from(&[(variable, value)]).unwrap_err();
@@ -847,6 +877,16 @@ pub(super) mod tests {
         assert_eq!(
             error.to_string(),
             "DATABASE_CONNECT_TIMEOUT_SECONDS: expected a whole number from 0 to 3600, got \"3601\""
+        );
+    }
+
+    #[test]
+    fn metrics_are_served_on_the_api_port_unless_an_address_is_given() {
+        assert_eq!(config_from(&[]).unwrap().metrics_addr, None);
+        let config = config_from(&[("METRICS_ADDR", "0.0.0.0:9100")]).unwrap();
+        assert_eq!(
+            config.metrics_addr,
+            Some(SocketAddr::from(([0, 0, 0, 0], 9100)))
         );
     }
 

@@ -9,9 +9,10 @@
 //! - [`db`]: the connection pool, embedded migrations, rows and queries.
 //!
 //! [`config`] reads the settings once at start-up, [`state`] bundles what every request needs,
-//! [`rate_limit`] counts requests per client and user, [`error`] holds the one error type
-//! requests answer with, [`lifecycle`] tracks whether the instance is starting, serving or
-//! stopping, and [`server`] wires it all together.
+//! [`rate_limit`] counts requests per client and user, [`metrics`] counts what the server does
+//! for Prometheus, [`error`] holds the one error type requests answer with, [`lifecycle`]
+//! tracks whether the instance is starting, serving or stopping, and [`server`] wires it all
+//! together.
 
 pub mod auth;
 pub mod config;
@@ -21,6 +22,7 @@ pub mod error;
 pub mod graphql;
 pub mod http;
 pub mod lifecycle;
+pub mod metrics;
 pub mod rate_limit;
 pub mod server;
 pub mod state;

@@ -72,13 +72,13 @@ enum TokenAction {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Err(error) = load_dotenv() {
-        eprintln!("error: {error:#}");
+        telemetry::report_fatal(&error);
         return ExitCode::FAILURE;
     }
     match run(cli.command.unwrap_or(Command::Serve)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            telemetry::report_fatal(&error);
             ExitCode::FAILURE
         }
     }

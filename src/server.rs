@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
-use tokio::task::JoinHandle;
+use tokio::task::{JoinHandle, JoinSet};
 
 use crate::auth::tokens::TokenService;
 use crate::config::{Config, DatabaseConfig};
@@ -15,12 +15,15 @@ use crate::db::{self, Database, migrations};
 use crate::domain::{sessions, sign_in};
 use crate::http;
 use crate::lifecycle::{Lifecycle, Phase};
+use crate::metrics::Metrics;
 use crate::rate_limit::RateLimits;
 use crate::state::AppState;
 
 /// How often each instance deletes sessions that have ended or expired, and sign-in flows that
 /// expired unfinished.
 const PURGE_INTERVAL: Duration = Duration::from_secs(60 * 60);
+/// How often recorded latencies are folded into their histogram buckets between scrapes.
+const METRICS_UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
 /// How often each instance forgets clients and users whose rate-limit allowance is full again.
 /// Allowances refill within a minute, so memory holds the clients of about the last two.
 const RATE_LIMIT_CLEANUP_INTERVAL: Duration = Duration::from_secs(60);
@@ -63,11 +66,34 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let listener = TcpListener::bind(config.addr)
         .await
         .with_context(|| format!("FESTAPI_ADDR: cannot listen on {}", config.addr))?;
+    let metrics_listener = match config.metrics_addr {
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("METRICS_ADDR: cannot listen on {addr}"))?,
+        ),
+        None => None,
+    };
+    // The bound addresses, which name the port the system chose for a port 0.
+    let bound = |listener: &TcpListener| listener.local_addr().ok().map(tracing::field::display);
     tracing::info!(
-        addr = %config.addr,
+        addr = bound(&listener),
         env = %config.env,
-        "FestAPI is listening; GraphQL at /graphql once the database is ready"
+        metrics_addr = metrics_listener.as_ref().and_then(bound),
+        "FestAPI is listening; GraphQL at /graphql once the database is ready, metrics at /metrics"
     );
+    // Stopped when this function returns, whichever way.
+    let mut background = JoinSet::new();
+    background.spawn(keep_metrics_up(Arc::clone(&state.metrics)));
+    // The metrics listener stops with the process: scrapes need no draining.
+    if let Some(listener) = metrics_listener {
+        let state = state.clone();
+        background.spawn(async move {
+            if let Err(error) = http::serve_metrics(listener, state, std::future::pending()).await {
+                tracing::error!(%error, "serving metrics failed");
+            }
+        });
+    }
     let stop_listening = Arc::new(Notify::new());
     let stopped_listening = Arc::clone(&stop_listening);
     let mut server = tokio::spawn(http::serve(listener, state.clone(), async move {
@@ -94,14 +120,13 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
 
     // Sign-in with a provider that could not be reached answers 503 until a retry reaches it.
     let providers = state.providers.start().await;
-    let purge = tokio::spawn(purge_sessions(
+    background.spawn(purge_sessions(
         state.database.clone(),
         Arc::clone(&state.tokens),
     ));
-    let cleanup = tokio::spawn(forget_refilled_rate_limits(Arc::clone(&state.rate_limits)));
+    background.spawn(forget_refilled_rate_limits(Arc::clone(&state.rate_limits)));
     state.lifecycle.enter(Phase::Serving);
     tracing::info!("FestAPI is ready");
-
     let served = tokio::select! {
         served = &mut server => served.context("the HTTP server failed")?.context("serving HTTP"),
         () = &mut signal => {
@@ -117,8 +142,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             stop(server, &stop_listening, config.shutdown_timeout).await
         }
     };
-    purge.abort();
-    cleanup.abort();
+    background.abort_all();
     providers.abort();
     tracing::info!("FestAPI stopped");
     served
@@ -184,6 +208,16 @@ async fn forget_refilled_rate_limits(rate_limits: Arc<RateLimits>) {
             remembered = rate_limits.remembered_keys(),
             "forgot clients and users whose rate-limit allowance is full again"
         );
+    }
+}
+
+/// Folds recorded latencies into their histogram buckets now and then, so that memory stays
+/// bounded however rarely Prometheus scrapes.
+async fn keep_metrics_up(metrics: Arc<Metrics>) {
+    let mut interval = tokio::time::interval(METRICS_UPKEEP_INTERVAL);
+    loop {
+        interval.tick().await;
+        metrics.run_upkeep();
     }
 }
 

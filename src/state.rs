@@ -1,5 +1,6 @@
 //! What every request needs, built once at start-up and shared by all of them.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -8,6 +9,7 @@ use crate::auth::tokens::TokenService;
 use crate::config::{AppEnv, AuthConfig, Config, CorsOrigins, GraphqlLimits, ProxyConfig};
 use crate::db::Database;
 use crate::lifecycle::Lifecycle;
+use crate::metrics::Metrics;
 use crate::rate_limit::RateLimits;
 
 /// Shared application state. Cheap to clone.
@@ -38,14 +40,19 @@ pub struct AppState {
     /// Whether the instance is starting, serving or stopping; it starts waiting for the
     /// database.
     pub lifecycle: Arc<Lifecycle>,
+    /// What the server counts for Prometheus; this application's own, not the process's.
+    pub metrics: Arc<Metrics>,
+    /// `METRICS_ADDR`: the separate address `/metrics` is served on, when not on the API's.
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 impl AppState {
     /// Builds the state for `config`. Opens no connection yet.
     pub fn new(config: &Config) -> anyhow::Result<Self> {
         crate::auth::providers::install_tls_crypto_provider();
+        let metrics = Arc::new(Metrics::new()?);
         Ok(Self {
-            database: Database::connect(&config.database)?,
+            database: Database::connect(&config.database)?.record_waits_in(metrics.pool_wait()),
             tokens: Arc::new(TokenService::new(&config.jwt)),
             env: config.env,
             cors_origins: config.cors_origins.clone(),
@@ -57,6 +64,8 @@ impl AppState {
             providers: Arc::new(Providers::new(&config.auth)?),
             auth: Arc::new(config.auth.clone()),
             lifecycle: Arc::new(Lifecycle::default()),
+            metrics,
+            metrics_addr: config.metrics_addr,
         })
     }
 }

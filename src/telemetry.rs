@@ -1,4 +1,7 @@
-//! Logging: human-readable lines on a developer machine, JSON lines in production.
+//! Logging: human-readable lines on a developer machine, JSON lines in production, colours only
+//! on a terminal.
+
+use std::io::IsTerminal as _;
 
 use tracing_subscriber::EnvFilter;
 
@@ -21,6 +24,7 @@ pub fn init(env: AppEnv) -> Result<(), ConfigError> {
         })?;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colours_wanted())
         .with_writer(std::io::stderr);
     let installed = if env.is_production() {
         builder
@@ -34,4 +38,35 @@ pub fn init(env: AppEnv) -> Result<(), ConfigError> {
     // A subscriber installed earlier (by a test harness, say) stays in place.
     installed.ok();
     Ok(())
+}
+
+/// Whether log lines may carry ANSI colours: only when standard error is a terminal, and never
+/// with `NO_COLOR` set (<https://no-color.org>).
+fn colours_wanted() -> bool {
+    std::io::stderr().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty())
+}
+
+/// Reports the error that stops the process, in the form of its logs: a JSON line in
+/// production, so log pipelines parse it like any other, and `error: …` elsewhere.
+///
+/// It works before logging is set up, when the configuration itself is what failed, so it
+/// decides by `APP_ENV` alone.
+pub fn report_fatal(error: &anyhow::Error) {
+    let message = format!("{error:#}");
+    let production = std::env::var("APP_ENV")
+        .ok()
+        .and_then(|value| value.trim().parse::<AppEnv>().ok())
+        .is_some_and(AppEnv::is_production);
+    if production {
+        let line = serde_json::json!({
+            "timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            "level": "ERROR",
+            "message": message,
+            "target": "festapi",
+        });
+        eprintln!("{line}");
+    } else {
+        eprintln!("error: {message}");
+    }
 }

@@ -111,6 +111,11 @@ pub async fn count_pending(database: &Database) -> Result<usize, AppError> {
         .count())
 }
 
+/// How many migrations are embedded in this binary.
+pub fn embedded_count() -> anyhow::Result<usize> {
+    Ok(embedded_names()?.len())
+}
+
 /// The version and full name of every embedded migration, oldest first.
 fn embedded_names() -> anyhow::Result<Vec<(MigrationVersion<'static>, String)>> {
     let migrations = MigrationSource::<diesel::pg::Pg>::migrations(&MIGRATIONS)

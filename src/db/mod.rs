@@ -23,12 +23,13 @@ pub mod posts;
 pub mod schema;
 pub mod sessions;
 pub mod startup;
+pub mod statistics;
 pub mod users;
 
 use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use diesel::connection::{Instrumentation, InstrumentationEvent};
@@ -38,6 +39,7 @@ use diesel_async::pooled_connection::{
 };
 use diesel_async::{AsyncConnection as _, AsyncPgConnection};
 use futures_util::FutureExt as _;
+use metrics::Histogram;
 use tokio_postgres::error::SqlState;
 
 use crate::config::DatabaseConfig;
@@ -61,6 +63,8 @@ pub struct Database {
     pool: Pool<AsyncPgConnection>,
     /// How many statements connections of this pool have started, for metrics and tests.
     statements: Arc<AtomicU64>,
+    /// Where the time spent waiting for a connection is recorded.
+    pool_wait: Histogram,
 }
 
 impl Database {
@@ -98,7 +102,11 @@ impl Database {
             .runtime(deadpool::Runtime::Tokio1)
             .build()
             .context("building the database connection pool")?;
-        Ok(Self { pool, statements })
+        Ok(Self {
+            pool,
+            statements,
+            pool_wait: Histogram::noop(),
+        })
     }
 
     /// Checks a connection out of the pool, waiting at most the configured pool timeout.
@@ -106,26 +114,36 @@ impl Database {
     /// Check one out per operation and drop it before waiting on anything else: resolvers run
     /// concurrently and must never hold one connection while waiting for another.
     pub async fn connection(&self) -> Result<PooledConnection, AppError> {
-        Ok(self.pool.get().await?)
+        let started = Instant::now();
+        let connection = self.pool.get().await;
+        self.pool_wait.record(started.elapsed());
+        Ok(connection?)
+    }
+
+    /// This handle, recording how long each checkout waits in `histogram`.
+    #[must_use]
+    pub fn record_waits_in(self, histogram: Histogram) -> Self {
+        Self {
+            pool_wait: histogram,
+            ..self
+        }
+    }
+
+    /// The pool's connections now: open, idle, in use, and the requests waiting for one.
+    pub fn pool_status(&self) -> PoolStatus {
+        let status = self.pool.status();
+        PoolStatus {
+            max_size: status.max_size,
+            size: status.size,
+            idle: status.available,
+            in_use: status.size.saturating_sub(status.available),
+            waiting: status.waiting,
+        }
     }
 
     /// How many SQL statements this pool's connections have started so far.
     pub fn statements_started(&self) -> u64 {
         self.statements.load(Ordering::Relaxed)
-    }
-
-    /// Whether PostgreSQL answers a trivial query now.
-    pub async fn is_reachable(&self) -> bool {
-        use diesel::IntoSql as _;
-        use diesel_async::RunQueryDsl as _;
-
-        let Ok(mut connection) = self.connection().await else {
-            return false;
-        };
-        diesel::select(1_i32.into_sql::<diesel::sql_types::Integer>())
-            .get_result::<i32>(&mut connection)
-            .await
-            .is_ok()
     }
 }
 
@@ -137,6 +155,21 @@ impl std::fmt::Debug for Database {
             .field("statements", &self.statements_started())
             .finish()
     }
+}
+
+/// The connection pool at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStatus {
+    /// The most connections the pool opens.
+    pub max_size: usize,
+    /// The connections open now.
+    pub size: usize,
+    /// Open connections nobody is using.
+    pub idle: usize,
+    /// Connections checked out.
+    pub in_use: usize,
+    /// Callers waiting for a connection.
+    pub waiting: usize,
 }
 
 /// Counts the statements a connection starts.

@@ -26,6 +26,30 @@ pub const VALIDATION_FAILED: &str = "GRAPHQL_VALIDATION_FAILED";
 /// `extensions.code` of an argument value async-graphql itself could not accept.
 const BAD_USER_INPUT: &str = "BAD_USER_INPUT";
 
+/// The outcome label of an error whose code is not one of [`KNOWN_CODES`].
+pub(crate) const OTHER_ERROR: &str = "OTHER_ERROR";
+/// Every code an error of this schema carries: the ones set here and each [`AppError`]'s.
+const KNOWN_CODES: [&str; 10] = [
+    PARSE_FAILED,
+    VALIDATION_FAILED,
+    BAD_USER_INPUT,
+    "UNAUTHENTICATED",
+    "FORBIDDEN",
+    "NOT_FOUND",
+    "ACCOUNT_EXISTS",
+    "RATE_LIMITED",
+    "SERVICE_UNAVAILABLE",
+    "INTERNAL_SERVER_ERROR",
+];
+
+/// `code` as a static string, for a metric label: one of [`KNOWN_CODES`], or [`OTHER_ERROR`].
+pub(crate) fn known_code(code: &str) -> &'static str {
+    KNOWN_CODES
+        .into_iter()
+        .find(|known| *known == code)
+        .unwrap_or(OTHER_ERROR)
+}
+
 /// Whether `response` refuses its request before running any of it: the document did not parse
 /// or validate, no operation could be chosen, or the variables could not be used. Such a
 /// response has errors and no `data`.
@@ -170,4 +194,31 @@ fn with_code(mut error: ServerError, code: &str) -> ServerError {
         set(&mut error, "code", code);
     }
     error
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn every_app_error_code_is_known() {
+        let errors = [
+            AppError::Unauthenticated("sign in".into()),
+            AppError::Forbidden("not yours".into()),
+            AppError::NotFound("none".into()),
+            AppError::invalid_input("title", "blank"),
+            AppError::AccountExists {
+                provider: "google".into(),
+            },
+            AppError::rate_limited(Duration::from_secs(1)),
+            AppError::unavailable(anyhow::anyhow!("down")),
+            AppError::internal(anyhow::anyhow!("bug")),
+        ];
+        for error in errors {
+            assert_eq!(known_code(error.code()), error.code());
+        }
+        assert_eq!(known_code("MADE_UP"), OTHER_ERROR);
+    }
 }

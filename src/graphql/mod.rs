@@ -99,21 +99,73 @@ pub fn sdl() -> String {
     builder().finish().sdl()
 }
 
-/// Whether `request` asks for a mutation (or a subscription): GET must not run one, and
-/// mutations have rate limits of their own.
+/// The operation a request runs, as far as it can be told before running it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OperationInfo {
+    /// The operation's name in the document; `None` for an anonymous one.
+    pub name: Option<String>,
+    /// Its type; `None` when the document is over the limits, does not parse, or no operation
+    /// of it can be chosen: executing it reports the problem.
+    operation_type: Option<OperationType>,
+}
+
+impl OperationInfo {
+    /// Whether the request asks for a mutation (or a subscription): GET must not run one, and
+    /// mutations have rate limits of their own.
+    pub fn is_mutation(&self) -> bool {
+        self.operation_type
+            .is_some_and(|operation_type| operation_type != OperationType::Query)
+    }
+
+    /// The type as a metric label and log field: `query`, `mutation`, `subscription`, or
+    /// `unknown` when none could be told.
+    pub fn type_label(&self) -> &'static str {
+        match self.operation_type {
+            Some(OperationType::Query) => "query",
+            Some(OperationType::Mutation) => "mutation",
+            Some(OperationType::Subscription) => "subscription",
+            None => "unknown",
+        }
+    }
+}
+
+/// The operation `request` runs: its name and type.
 ///
-/// A document over the limits, that does not parse, or whose operation cannot be chosen counts as
-/// a query: executing it reports the problem. The lexical limits are checked first, so nothing
-/// deep reaches the parser.
-pub fn is_mutation(request: &async_graphql::Request, limits: &GraphqlLimits) -> bool {
+/// The lexical limits are checked first, so nothing deep reaches the parser.
+pub fn operation_of(request: &async_graphql::Request, limits: &GraphqlLimits) -> OperationInfo {
+    let unknown = OperationInfo {
+        name: None,
+        operation_type: None,
+    };
     if limits::check_text(&request.query, limits).is_err() {
-        return false;
+        return unknown;
     }
     let Ok(document) = async_graphql::parser::parse_query(&request.query) else {
-        return false;
+        return unknown;
     };
-    selected_operation(&document, request.operation_name.as_deref())
-        .is_ok_and(|operation| operation.ty != OperationType::Query)
+    let Ok((name, operation)) = selected_operation(&document, request.operation_name.as_deref())
+    else {
+        return unknown;
+    };
+    OperationInfo {
+        name: name.map(str::to_owned),
+        operation_type: Some(operation.ty),
+    }
+}
+
+/// The outcome of a response, as a metric label: `ok`, or the code of its first error.
+pub fn outcome(response: &async_graphql::Response) -> &'static str {
+    let Some(error) = response.errors.first() else {
+        return "ok";
+    };
+    let code = error
+        .extensions
+        .as_ref()
+        .and_then(|extensions| extensions.get("code"));
+    match code {
+        Some(async_graphql::Value::String(code)) => errors::known_code(code),
+        _ => errors::OTHER_ERROR,
+    }
 }
 
 /// Runs one GraphQL request on behalf of `context`.

@@ -168,7 +168,7 @@ impl TypedDocument<'_> {
         operation_name: Option<&str>,
         failed_paths: &[&[PathSegment]],
     ) {
-        let Ok(operation) = selected_operation(self.document, operation_name) else {
+        let Ok((_, operation)) = selected_operation(self.document, operation_name) else {
             return;
         };
         let Some(root) = self.types.root(operation.ty) else {

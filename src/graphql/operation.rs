@@ -19,25 +19,26 @@ use async_graphql::{Request, ServerResult, Value, Variables};
 
 use crate::graphql::errors::{VALIDATION_FAILED, coded_error};
 
-/// The operation of `document` that `operation_name` names or, without a name, its only one;
-/// an error saying why when there is no such operation.
+/// The operation of `document` that `operation_name` names or, without a name, its only one,
+/// with the operation's own name (`None` when it is anonymous); an error saying why when there
+/// is no such operation.
 pub(crate) fn selected_operation<'a>(
     document: &'a ExecutableDocument,
     operation_name: Option<&str>,
-) -> Result<&'a OperationDefinition, String> {
+) -> Result<(Option<&'a str>, &'a OperationDefinition), String> {
     match (&document.operations, operation_name) {
-        (DocumentOperations::Single(operation), None) => Ok(&operation.node),
+        (DocumentOperations::Single(operation), None) => Ok((None, &operation.node)),
         (DocumentOperations::Multiple(operations), None) if operations.len() == 1 => operations
-            .values()
+            .iter()
             .next()
-            .map(|operation| &operation.node)
+            .map(|(name, operation)| (Some(name.as_str()), &operation.node))
             .ok_or_else(|| "the document has no operation".to_owned()),
         (DocumentOperations::Multiple(_), None) => Err(
             "the document has several operations: name the one to run in `operationName`".into(),
         ),
         (DocumentOperations::Multiple(operations), Some(name)) => operations
-            .get(name)
-            .map(|operation| &operation.node)
+            .get_key_value(name)
+            .map(|(name, operation)| (Some(name.as_str()), &operation.node))
             .ok_or_else(|| format!("the document has no operation named \"{name}\"")),
         (DocumentOperations::Single(_), Some(name)) => Err(format!(
             "the document has no operation named \"{name}\": its only operation is anonymous"
@@ -89,7 +90,7 @@ impl Extension for OperationCheckRun {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take();
-        let operation = selected_operation(&document, operation_name.as_deref())
+        let (_, operation) = selected_operation(&document, operation_name.as_deref())
             .map_err(|message| coded_error(message, None, VALIDATION_FAILED))?;
         check_variables(operation, variables)?;
         Ok(document)

@@ -11,7 +11,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderName, header};
+use axum::http::{Extensions, HeaderMap, HeaderName, header};
 
 use crate::config::{ForwardedHeader, ProxyConfig};
 use crate::http::HttpState;
@@ -32,14 +32,26 @@ impl FromRequestParts<HttpState> for ClientIp {
         parts: &mut Parts,
         state: &HttpState,
     ) -> Result<Self, Self::Rejection> {
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |ConnectInfo(peer)| {
-                peer.ip()
-            });
-        Ok(Self(client_ip(peer, &parts.headers, &state.app.proxies)))
+        Ok(Self(of_request(
+            &parts.extensions,
+            &parts.headers,
+            &state.app.proxies,
+        )))
     }
+}
+
+/// The client of a request with `extensions` and `headers`, as [`ClientIp`] tells it.
+pub(crate) fn of_request(
+    extensions: &Extensions,
+    headers: &HeaderMap,
+    proxies: &ProxyConfig,
+) -> IpAddr {
+    let peer = extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |ConnectInfo(peer)| {
+            peer.ip()
+        });
+    client_ip(peer, headers, proxies)
 }
 
 /// The client behind a request the connection `peer` delivered with `headers`.

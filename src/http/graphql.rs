@@ -8,33 +8,39 @@
 //! or validate, an unknown operation, a required variable missing) is answered with 400.
 
 use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::task::{JoinError, JoinHandle};
 
 use crate::auth::{self, Session};
 use crate::error::{AppError, INTERNAL_MESSAGE};
-use crate::graphql::{self, RequestContext};
-
+use crate::graphql::{self, OperationInfo, RequestContext};
 use crate::http::client_ip::ClientIp;
 use crate::http::error::{Refusal, error_response, request_error};
 use crate::http::media_type::MediaRange;
-use crate::http::{HttpState, MAX_BODY_BYTES, REQUEST_ID_HEADER};
+use crate::http::metrics::RequestStarted;
+use crate::http::{GraphqlLogFields, HttpState, MAX_BODY_BYTES, REQUEST_ID_HEADER};
+use crate::metrics::{Metrics, OperationLabel};
 
 const JSON: &str = "application/json";
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
+/// The code of the error that replaces a response over the size limit.
+const RESPONSE_TOO_LARGE: &str = "RESPONSE_TOO_LARGE";
 
 /// `POST /graphql`.
 pub(crate) async fn post_request(
     State(state): State<HttpState>,
     client_ip: ClientIp,
+    started: Option<Extension<RequestStarted>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
@@ -43,8 +49,11 @@ pub(crate) async fn post_request(
     };
     let response = match post_body(&headers, body) {
         Ok(request) => {
-            let is_mutation = graphql::is_mutation(&request, &state.app.graphql_limits);
-            execute(state, client_ip, headers, request, is_mutation, format).await
+            let operation = graphql::operation_of(&request, &state.app.graphql_limits);
+            execute(
+                state, client_ip, started, headers, request, operation, format,
+            )
+            .await
         }
         Err(refusal) => refusal.into_response(),
     };
@@ -92,6 +101,7 @@ fn post_body(
 pub(crate) async fn get_request(
     State(state): State<HttpState>,
     client_ip: ClientIp,
+    started: Option<Extension<RequestStarted>>,
     headers: HeaderMap,
     RawQuery(query_string): RawQuery,
 ) -> Response {
@@ -100,25 +110,31 @@ pub(crate) async fn get_request(
     };
     let response = match get_parameters(&state, query_string.as_deref().unwrap_or_default()) {
         // GET runs queries only: `get_parameters` refuses the rest.
-        Ok(request) => execute(state, client_ip, headers, request, false, format).await,
+        Ok((request, operation)) => {
+            execute(
+                state, client_ip, started, headers, request, operation, format,
+            )
+            .await
+        }
         Err(refusal) => refusal.into_response(),
     };
     format.label(response)
 }
 
-/// The GraphQL query a GET carries.
+/// The GraphQL query a GET carries, and its operation.
 fn get_parameters(
     state: &HttpState,
     query_string: &str,
-) -> Result<async_graphql::Request, Refusal> {
+) -> Result<(async_graphql::Request, OperationInfo), Refusal> {
     let request = with_query(parse_query_string(query_string)?)?;
-    if graphql::is_mutation(&request, &state.app.graphql_limits) {
+    let operation = graphql::operation_of(&request, &state.app.graphql_limits);
+    if operation.is_mutation() {
         return Err(Refusal::method_not_allowed(
             "POST",
             "mutations must be sent with POST",
         ));
     }
-    Ok(request)
+    Ok((request, operation))
 }
 
 /// The request a GET's query string carries: `query`, `operationName`, and `variables` and
@@ -187,7 +203,8 @@ pub(crate) async fn other_method(headers: HeaderMap) -> Response {
     )
 }
 
-/// Admits the request, runs it, and renders the result.
+/// Admits the request, runs it, and renders the result; counts it in the operation metrics and
+/// gives its access log line the operation and the user.
 ///
 /// The work runs in a task of its own, aborted if the request is dropped (when it times out,
 /// say), so that the timer answering the client never waits behind it and its database
@@ -195,11 +212,22 @@ pub(crate) async fn other_method(headers: HeaderMap) -> Response {
 async fn execute(
     state: HttpState,
     ClientIp(client_ip): ClientIp,
+    started: Option<Extension<RequestStarted>>,
     headers: HeaderMap,
     request: async_graphql::Request,
-    is_mutation: bool,
+    operation: OperationInfo,
     format: ResponseFormat,
 ) -> Response {
+    let timer = OperationTimer {
+        metrics: Arc::clone(&state.app.metrics),
+        label: state.app.metrics.operation_label(operation.name.as_deref()),
+        operation_type: operation.type_label(),
+        started: Instant::now(),
+        request_started: started.map(|Extension(RequestStarted(at))| at),
+        request_timeout: state.app.request_timeout,
+        finished: false,
+    };
+    let is_mutation = operation.is_mutation();
     let task = AbortOnDrop(tokio::spawn(async move {
         let request_id = headers
             .get(REQUEST_ID_HEADER)
@@ -208,23 +236,78 @@ async fn execute(
             .to_owned();
         let session = match admit(&state, client_ip, &headers, is_mutation).await {
             Ok(session) => session,
-            Err(error) => return error_response(&error, &request_id),
+            Err(error) => return (error_response(&error, &request_id), error.code(), None),
         };
+        let user_id = session
+            .as_ref()
+            .map(|signed_in| signed_in.user.id.to_string());
         let user_agent = headers.get(header::USER_AGENT).map(HeaderValue::as_bytes);
         let context = RequestContext::new(session, request_id, user_agent, client_ip);
         let response = graphql::execute(&state.schema, &state.app, request, context).await;
-        format.render(&response, state.app.graphql_limits.max_response_bytes)
+        let (rendered, replaced_by) =
+            format.render(&response, state.app.graphql_limits.max_response_bytes);
+        let outcome = replaced_by.unwrap_or_else(|| graphql::outcome(&response));
+        (rendered, outcome, user_id)
     }));
-    match task.wait().await {
-        Ok(response) => response,
+    let (mut response, outcome, user_id) = match task.wait().await {
+        Ok(done) => done,
         Err(error) => {
             tracing::error!(%error, "the GraphQL task failed");
-            request_error(
+            let response = request_error(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "INTERNAL_SERVER_ERROR",
                 INTERNAL_MESSAGE,
-            )
+            );
+            (response, "INTERNAL_SERVER_ERROR", None)
         }
+    };
+    timer.finish(outcome);
+    response
+        .extensions_mut()
+        .insert(GraphqlLogFields { operation, user_id });
+    response
+}
+
+/// Counts one GraphQL operation when it finishes, or when it is dropped unfinished: then it
+/// was stopped by the request timeout (`TIMEOUT`, as the client was told) or by the client
+/// going away (`CANCELLED`).
+struct OperationTimer {
+    metrics: Arc<Metrics>,
+    label: OperationLabel,
+    operation_type: &'static str,
+    /// When the handler began.
+    started: Instant,
+    /// When the request reached the router, which is what the request timeout counts from.
+    request_started: Option<Instant>,
+    request_timeout: Duration,
+    finished: bool,
+}
+
+impl OperationTimer {
+    fn finish(mut self, outcome: &'static str) {
+        self.record(outcome);
+        self.finished = true;
+    }
+
+    fn record(&self, outcome: &'static str) {
+        self.metrics.record_operation(
+            &self.label,
+            self.operation_type,
+            outcome,
+            self.started.elapsed(),
+        );
+    }
+}
+
+impl Drop for OperationTimer {
+    fn drop(&mut self) {
+        if self.finished {
+            return;
+        }
+        let timed_out = self
+            .request_started
+            .is_some_and(|at| at.elapsed() >= self.request_timeout);
+        self.record(if timed_out { "TIMEOUT" } else { "CANCELLED" });
     }
 }
 
@@ -379,8 +462,13 @@ impl ResponseFormat {
     }
 
     /// The HTTP response for a GraphQL response, or an error in its place when its body would be
-    /// longer than `max_bytes`: a client never receives half a response.
-    fn render(self, response: &async_graphql::Response, max_bytes: usize) -> Response {
+    /// longer than `max_bytes`: a client never receives half a response. The code of that error
+    /// comes along when there is one.
+    fn render(
+        self,
+        response: &async_graphql::Response,
+        max_bytes: usize,
+    ) -> (Response, Option<&'static str>) {
         // The status rule of graphql-http 1.22 and the GraphQL over HTTP draft it encodes: a
         // request refused before running (parse, validation, operation or variable errors) is
         // 400 under application/graphql-response+json and 200 under application/json.
@@ -402,7 +490,7 @@ impl ResponseFormat {
             serde_json::to_writer(&mut body, response)
         };
         match written {
-            Ok(()) => (status, body.bytes).into_response(),
+            Ok(()) => ((status, body.bytes).into_response(), None),
             Err(error) if error.is_io() => {
                 tracing::warn!(max_bytes, "refused a response over the size limit");
                 let message = format!(
@@ -410,17 +498,21 @@ impl ResponseFormat {
                 );
                 let body = serde_json::json!({
                     "data": null,
-                    "errors": [{ "message": message, "extensions": { "code": "RESPONSE_TOO_LARGE" } }],
+                    "errors": [{ "message": message, "extensions": { "code": RESPONSE_TOO_LARGE } }],
                 });
-                (StatusCode::OK, Json(body)).into_response()
+                (
+                    (StatusCode::OK, Json(body)).into_response(),
+                    Some(RESPONSE_TOO_LARGE),
+                )
             }
             Err(error) => {
                 tracing::error!(%error, "cannot serialize a GraphQL response");
-                request_error(
+                let response = request_error(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "INTERNAL_SERVER_ERROR",
                     INTERNAL_MESSAGE,
-                )
+                );
+                (response, Some("INTERNAL_SERVER_ERROR"))
             }
         }
     }

@@ -1,30 +1,38 @@
 //! Liveness and readiness probes for load balancers and orchestrators, and the gate that keeps
-//! requests needing the database out until the instance has started.
+//! requests needing the database out until the instance has started. Probes come every few
+//! seconds, so their access log lines are DEBUG.
 
 use std::sync::Arc;
 
-use axum::Json;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::Response;
+use axum::{Extension, Json};
 use serde_json::{Value, json};
 
 use crate::db::migrations;
 use crate::error::AppError;
-use crate::http::HttpState;
 use crate::http::error::request_error;
+use crate::http::{HttpState, QuietLog};
 use crate::lifecycle::{Lifecycle, Phase};
 
 /// `GET /healthz`: the process is up and serving HTTP.
-pub(crate) async fn live() -> Json<Value> {
-    Json(json!({ "status": "ok" }))
+pub(crate) async fn live() -> (Extension<QuietLog>, Json<Value>) {
+    (Extension(QuietLog), Json(json!({ "status": "ok" })))
 }
 
 /// `GET /readyz`: the instance has started, is not stopping, and PostgreSQL answers with every
 /// migration of this build applied. Any other answer is 503 with the reason.
-pub(crate) async fn ready(State(state): State<HttpState>) -> (StatusCode, Json<Value>) {
-    let unready = |body: Value| (StatusCode::SERVICE_UNAVAILABLE, Json(body));
+pub(crate) async fn ready(
+    State(state): State<HttpState>,
+) -> (StatusCode, Extension<QuietLog>, Json<Value>) {
+    let (status, body) = readiness(&state).await;
+    (status, Extension(QuietLog), Json(body))
+}
+
+async fn readiness(state: &HttpState) -> (StatusCode, Value) {
+    let unready = |body: Value| (StatusCode::SERVICE_UNAVAILABLE, body);
     match state.app.lifecycle.phase() {
         Phase::WaitingForDatabase => {
             unready(json!({ "status": "starting", "database": "unreachable" }))
@@ -32,7 +40,7 @@ pub(crate) async fn ready(State(state): State<HttpState>) -> (StatusCode, Json<V
         Phase::Migrating => unready(json!({ "status": "starting", "database": "migrating" })),
         Phase::Stopping => unready(json!({ "status": "stopping" })),
         Phase::Serving => match migrations::count_pending(&state.app.database).await {
-            Ok(0) => (StatusCode::OK, Json(json!({ "status": "ok" }))),
+            Ok(0) => (StatusCode::OK, json!({ "status": "ok" })),
             Ok(pending) => unready(json!({
                 "status": "unavailable",
                 "database": "migrations pending",

@@ -47,7 +47,7 @@ fn bad_configuration_stops_start_up_with_one_line() {
         ),
         (&[("DATABASE_POOL_SIZE", "lots")], "DATABASE_POOL_SIZE"),
         (&[("DATABASE_URL", "not a url")], "DATABASE_URL"),
-        (&[("APP_ENV", "production")], "JWT_SECRET"),
+        (&[("JWT_KEY_ID", "festapi-1")], "JWT_KEY_ID"),
         (&[("JWT_SECRET", "too-short")], "JWT_SECRET"),
         (&[("JWT_LEEWAY_SECONDS", "31")], "JWT_LEEWAY_SECONDS"),
         (&[("TRUSTED_PROXIES", "10.0.0.0/40")], "TRUSTED_PROXIES"),
@@ -67,6 +67,43 @@ fn bad_configuration_stops_start_up_with_one_line() {
         );
         assert!(message.contains(variable), "{message}");
     }
+}
+
+#[test]
+fn start_up_errors_in_production_are_a_json_line_like_the_logs() {
+    let no_secret: &[(&str, &str)] = &[("APP_ENV", "production")];
+    let short_secret: &[(&str, &str)] = &[("APP_ENV", "production"), ("JWT_SECRET", "too-short")];
+    for env in [no_secret, short_secret] {
+        let output = festapi(&["serve"], env);
+        assert!(!output.status.success());
+        let message = stderr(&output);
+        assert_eq!(message.lines().count(), 1, "{message}");
+        let line: serde_json::Value = serde_json::from_str(&message).expect("a JSON line");
+        assert_eq!(line["level"], "ERROR", "{line}");
+        assert_eq!(line["target"], "festapi", "{line}");
+        assert!(
+            line["timestamp"]
+                .as_str()
+                .is_some_and(|time| time.ends_with('Z')),
+            "{line}"
+        );
+        let text = line["message"].as_str().unwrap();
+        assert!(
+            text.starts_with("invalid configuration: JWT_SECRET"),
+            "{line}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn logs_written_to_a_pipe_carry_no_colours() {
+    let database = TestDatabase::unused();
+    let server = ServedBinary::start(&database.url, &[("APP_ENV", "development")]).await;
+    server.terminate();
+    let (status, logs) = server.exit_within(Duration::from_secs(10)).await;
+    assert!(status.success(), "{status}");
+    assert!(logs.contains("FestAPI stopped"), "{logs}");
+    assert!(!logs.contains('\u{1b}'), "no ANSI escape codes: {logs:?}");
 }
 
 #[tokio::test]
@@ -191,7 +228,8 @@ impl ServedBinary {
     ///
     /// The shutdown grace is 0 unless `settings` say otherwise: the tests about it set it.
     pub(crate) fn spawn(database_url: &str, settings: &[(&str, &str)]) -> Self {
-        // The probes' client needs it, when no test server of this run installed it.
+        // reqwest runs on rustls without a default crypto provider; no in-process server, which
+        // would install it, has been started when only binaries are tested.
         festapi::auth::providers::install_tls_crypto_provider();
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()

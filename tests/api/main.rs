@@ -19,6 +19,7 @@ mod database;
 mod hardening;
 mod http;
 mod input;
+mod metrics;
 mod migrations;
 mod pagination;
 mod posts;

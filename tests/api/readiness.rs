@@ -19,6 +19,17 @@ fn log_lines(logs: &str, message: &str) -> Vec<Value> {
         .collect()
 }
 
+/// The message of the error that ended start-up: the last log line, at level ERROR.
+fn fatal_error(logs: &str) -> String {
+    let line: Value = logs
+        .lines()
+        .last()
+        .and_then(|line| serde_json::from_str(line).ok())
+        .unwrap_or_else(|| panic!("the last line is not JSON:\n{logs}"));
+    assert_eq!(line["level"], "ERROR", "{line}");
+    line["message"].as_str().expect("a message").to_owned()
+}
+
 /// Polls `condition` every 50 ms until it holds, for at most `limit`.
 async fn eventually<F: Future<Output = bool>>(
     limit: Duration,
@@ -116,10 +127,10 @@ async fn serve_gives_up_after_the_connect_timeout_and_says_which_setting() {
     assert!(!status.success(), "{status}");
     assert!(started.elapsed() >= Duration::from_secs(2));
     assert!(log_lines(&logs, WAITING).len() >= 2, "{logs}");
-    let message = logs.lines().last().unwrap_or_default();
+    let message = fatal_error(&logs);
     assert!(
         message.starts_with(
-            "error: PostgreSQL could not be reached within DATABASE_CONNECT_TIMEOUT_SECONDS (2 s, "
+            "PostgreSQL could not be reached within DATABASE_CONNECT_TIMEOUT_SECONDS (2 s, "
         ),
         "{logs}"
     );
@@ -139,9 +150,9 @@ async fn serve_fails_fast_when_postgres_refuses_the_role() {
     assert!(!status.success(), "{status}");
     assert!(started.elapsed() < Duration::from_secs(10));
     assert!(log_lines(&logs, WAITING).is_empty(), "{logs}");
-    let message = logs.lines().last().unwrap_or_default();
+    let message = fatal_error(&logs);
     assert!(
-        message.starts_with("error: preparing the database failed in a way retrying cannot fix"),
+        message.starts_with("preparing the database failed in a way retrying cannot fix"),
         "{logs}"
     );
     assert!(
@@ -301,7 +312,7 @@ async fn serve_fails_fast_when_the_database_is_missing_and_the_role_may_not_crea
     assert!(!status.success(), "{status}");
     assert!(started.elapsed() < Duration::from_secs(10));
     assert!(log_lines(&logs, WAITING).is_empty(), "{logs}");
-    let message = logs.lines().last().unwrap_or_default();
+    let message = fatal_error(&logs);
     assert!(message.contains("retrying cannot fix"), "{message}");
     assert!(
         message.contains(&format!("creating database {:?}", database.name))

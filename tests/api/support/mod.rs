@@ -24,7 +24,7 @@ use tokio::task::JoinHandle;
 
 pub(crate) use database::{TableLock, TestDatabase};
 pub(crate) use forwarder::Forwarder;
-pub(crate) use logs::ErrorLog;
+pub(crate) use logs::{ErrorLog, JsonLog};
 
 /// The signing secret of test servers.
 pub(crate) const TEST_JWT_SECRET: &str = "festapi-test-suite-secret-0123456789abcdef";
@@ -38,14 +38,20 @@ pub(crate) struct TestApp {
     /// The database, shared with other instances started with [`TestApp::another_instance`].
     pub database: Arc<TestDatabase>,
     address: SocketAddr,
+    /// Where `/metrics` is served when `METRICS_ADDR` is set.
+    metrics_address: Option<SocketAddr>,
     http: reqwest::Client,
     server: JoinHandle<()>,
+    metrics_server: Option<JoinHandle<()>>,
     settings: HashMap<String, String>,
 }
 
 impl Drop for TestApp {
     fn drop(&mut self) {
         self.server.abort();
+        if let Some(metrics_server) = &self.metrics_server {
+            metrics_server.abort();
+        }
     }
 }
 
@@ -137,12 +143,31 @@ impl TestApp {
                 .await
                 .expect("the test server");
         });
+        // As `festapi serve` does: `/metrics` on a listener of its own.
+        let (metrics_address, metrics_server) = match config.metrics_addr {
+            Some(addr) => {
+                let listener = tokio::net::TcpListener::bind(addr)
+                    .await
+                    .expect("a free metrics port");
+                let address = listener.local_addr().expect("a bound address");
+                let served = state.clone();
+                let server = tokio::spawn(async move {
+                    http::serve_metrics(listener, served, std::future::pending())
+                        .await
+                        .expect("the test metrics server");
+                });
+                (Some(address), Some(server))
+            }
+            None => (None, None),
+        };
         Self {
             state,
             database,
             address,
+            metrics_address,
             http: reqwest::Client::new(),
             server,
+            metrics_server,
             settings,
         }
     }
@@ -150,6 +175,12 @@ impl TestApp {
     /// The URL of `path` on this server.
     pub(crate) fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.address)
+    }
+
+    /// The URL of `/metrics` on the listener `METRICS_ADDR` started; `None` without one.
+    pub(crate) fn metrics_url(&self) -> Option<String> {
+        self.metrics_address
+            .map(|address| format!("http://{address}/metrics"))
     }
 
     /// A client that sends no token.
@@ -294,10 +325,19 @@ impl Client {
 
     /// POSTs `query` with `variables` to /graphql.
     pub(crate) async fn graphql(&self, query: &str, variables: Value) -> Reply {
-        let mut request = self
-            .http
-            .post(&self.graphql_url)
-            .json(&json!({ "query": query, "variables": variables }));
+        self.post_graphql(&json!({ "query": query, "variables": variables }))
+            .await
+    }
+
+    /// Sends `query`, choosing its operation `operation_name`.
+    pub(crate) async fn graphql_named(&self, query: &str, operation_name: &str) -> Reply {
+        self.post_graphql(&json!({ "query": query, "operationName": operation_name }))
+            .await
+    }
+
+    /// POSTs the GraphQL request `body`, with this client's token.
+    async fn post_graphql(&self, body: &Value) -> Reply {
+        let mut request = self.http.post(&self.graphql_url).json(body);
         if let Some(token) = &self.token {
             request = request.bearer_auth(token);
         }
