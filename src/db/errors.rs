@@ -130,9 +130,16 @@ pub(super) fn retrying_may_help(error: &anyhow::Error) -> bool {
                     .is_some_and(|code| cause_of_sqlstate(code.code()) == Some(Cause::Transient))
         } else if let Some(error) = cause.downcast_ref::<QueryError>() {
             cause_of_query_error(error) == Some(Cause::Transient)
+        } else if let Some(error) = cause.downcast_ref::<std::io::Error>() {
+            // Connection refused or reset, a name that does not resolve (yet), a connect
+            // timeout; but not a TLS handshake refused (a certificate not trusted, a host name
+            // it does not name), which TLS libraries report as invalid data.
+            !matches!(
+                error.kind(),
+                std::io::ErrorKind::InvalidData | std::io::ErrorKind::InvalidInput
+            )
         } else {
-            // Connection refused or reset, a name that does not resolve (yet), a connect timeout.
-            cause.is::<std::io::Error>()
+            false
         }
     })
 }
