@@ -142,6 +142,9 @@ pub struct Config {
     /// `METRICS_ADDR`: a separate address to serve `/metrics` on; unset, it is served on
     /// `FESTAPI_ADDR`.
     pub metrics_addr: Option<SocketAddr>,
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT` or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`: where traces are
+    /// exported over OTLP/HTTP; no export when neither is set.
+    pub otlp_traces_endpoint: Option<url::Url>,
 }
 
 /// Bounds on what one GraphQL request may ask of the server, checked before it runs.
@@ -311,11 +314,7 @@ impl Config {
         };
 
         let env = parse_or("APP_ENV", read("APP_ENV"), AppEnv::Development)?;
-        let addr = parse_or(
-            "FESTAPI_ADDR",
-            read("FESTAPI_ADDR"),
-            SocketAddr::from(([127, 0, 0, 1], 8000)),
-        )?;
+        let addr = listen_address(read("FESTAPI_ADDR"))?;
 
         let url = read("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
         check_database_url(&url)?;
@@ -444,6 +443,7 @@ impl Config {
             proxies,
             auth: auth::auth_config(&read)?,
             metrics_addr: metrics_addr(read("METRICS_ADDR"), addr)?,
+            otlp_traces_endpoint: otlp_traces_endpoint(&read)?,
         })
     }
 }
@@ -476,6 +476,24 @@ fn metrics_addr(
         ));
     }
     Ok(Some(addr))
+}
+
+/// Reads `FESTAPI_ADDR` alone, exactly as [`Config::from_env`] does, for a command that needs
+/// only the address the server listens on.
+pub fn listen_address_from_env() -> Result<SocketAddr, ConfigError> {
+    listen_address(
+        std::env::var("FESTAPI_ADDR")
+            .ok()
+            .filter(|value| !value.trim().is_empty()),
+    )
+}
+
+fn listen_address(value: Option<String>) -> Result<SocketAddr, ConfigError> {
+    parse_or(
+        "FESTAPI_ADDR",
+        value,
+        SocketAddr::from(([127, 0, 0, 1], 8000)),
+    )
 }
 
 /// Two connections per logical core, the deadpool default, and never fewer than four.
@@ -665,6 +683,42 @@ fn trusted_proxies(value: Option<String>) -> Result<Vec<IpNet>, ConfigError> {
         .collect()
 }
 
+/// The OTLP endpoint traces go to, when one is set: an http or https URL, and the OTLP/HTTP
+/// protobuf protocol, the only one FestAPI speaks.
+fn otlp_traces_endpoint(
+    read: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<url::Url>, ConfigError> {
+    if let Some(protocol) = read("OTEL_EXPORTER_OTLP_PROTOCOL")
+        && protocol.trim() != "http/protobuf"
+    {
+        return Err(ConfigError::new(
+            "OTEL_EXPORTER_OTLP_PROTOCOL",
+            format!("traces are exported as http/protobuf only, got {protocol:?}"),
+        ));
+    }
+    for variable in [
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+    ] {
+        let Some(value) = read(variable) else {
+            continue;
+        };
+        let endpoint = url::Url::parse(value.trim())
+            .ok()
+            .filter(|url| matches!(url.scheme(), "http" | "https") && url.has_host())
+            .ok_or_else(|| {
+                ConfigError::new(
+                    variable,
+                    format!(
+                        "must be an http or https URL such as http://127.0.0.1:4318, got {value:?}"
+                    ),
+                )
+            })?;
+        return Ok(Some(endpoint));
+    }
+    Ok(None)
+}
+
 /// `REFRESH_TOKEN_TTL_SECONDS`: an hour to a year, and never shorter than an access token
 /// lives, or sessions would expire under tokens still in use.
 fn refresh_token_ttl(value: Option<String>, access_ttl: u64) -> Result<Duration, ConfigError> {
@@ -793,6 +847,28 @@ pub(super) mod tests {
     }
 
     #[test]
+    fn traces_are_exported_only_to_a_configured_http_endpoint() {
+        assert_eq!(config_from(&[]).unwrap().otlp_traces_endpoint, None);
+        let config = config_from(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318")]);
+        assert_eq!(
+            config.unwrap().otlp_traces_endpoint.unwrap().as_str(),
+            "http://127.0.0.1:4318/"
+        );
+        let config = config_from(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318"),
+            (
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                "https://traces.example.com/v1/traces",
+            ),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
+        ]);
+        assert_eq!(
+            config.unwrap().otlp_traces_endpoint.unwrap().as_str(),
+            "https://traces.example.com/v1/traces"
+        );
+    }
+
+    #[test]
     fn bad_values_name_their_variable() {
         let cases = [
             ("DATABASE_POOL_SIZE", "ten"),
@@ -830,6 +906,12 @@ pub(super) mod tests {
             ("RATE_LIMIT_PER_USER_PER_MINUTE", "many"),
             ("RATE_LIMIT_MUTATIONS_PER_MINUTE", "100000001"),
             ("TRUSTED_PROXIES", "10.0.0.0/33"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318"),
+            (
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                "grpc://collector:4317",
+            ),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
             ("TRUSTED_PROXIES", "10.0.0.1/8"),
             ("TRUSTED_PROXIES", "proxy.internal"),
             ("TRUSTED_PROXY_HEADER", "x-real-ip"),

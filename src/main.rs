@@ -1,12 +1,15 @@
-//! The `festapi` command: serve the API, manage migrations, print the schema, issue tokens.
+//! The `festapi` command: serve the API, manage migrations, print the schema, issue tokens, and
+//! check a running server's readiness.
 
 #![expect(clippy::print_stdout, reason = "a command line prints its results")]
 
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use festapi::config::Config;
+use festapi::config::{self, Config};
 use festapi::db::migrations;
 use festapi::domain::sessions::{self, SignIn};
 use festapi::domain::users::{self, LOCAL_PROVIDER};
@@ -39,6 +42,9 @@ enum Command {
         #[command(subcommand)]
         action: TokenAction,
     },
+    /// Ask the server listening on `FESTAPI_ADDR` on this host whether it is ready (`/readyz`);
+    /// exit 0 when it answers 200 within two seconds, 1 otherwise. For container health checks.
+    Healthcheck,
 }
 
 #[derive(Debug, Subcommand)]
@@ -95,12 +101,19 @@ fn load_dotenv() -> anyhow::Result<()> {
 
 #[tokio::main]
 async fn run(command: Command) -> anyhow::Result<()> {
+    let outcome = run_command(command).await;
+    telemetry::shutdown().await;
+    outcome
+}
+
+async fn run_command(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Schema => {
             print!("{}", graphql::sdl());
             Ok(())
         }
         Command::Serve => server::serve(load_config()?).await,
+        Command::Healthcheck => healthcheck().await,
         Command::Migrate { action } => migrate(action, &load_config()?).await,
         Command::Token {
             action:
@@ -124,7 +137,8 @@ async fn run(command: Command) -> anyhow::Result<()> {
 /// Reads the configuration and starts logging as it asks.
 fn load_config() -> anyhow::Result<Config> {
     let config = Config::from_env().context("invalid configuration")?;
-    telemetry::init(config.env).context("invalid configuration")?;
+    telemetry::init(config.env, config.otlp_traces_endpoint.as_ref())
+        .context("invalid configuration")?;
     Ok(config)
 }
 
@@ -192,4 +206,48 @@ async fn issue_token(
     }
     println!("{}", signed_in.access_token);
     Ok(())
+}
+
+/// How long `festapi healthcheck` waits for an answer: below the image's HEALTHCHECK timeout,
+/// so a server that hangs is reported by this command rather than killed by the engine.
+const HEALTHCHECK_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Asks this host's server for `/readyz` and prints one line saying whether it is ready.
+///
+/// Reads only `FESTAPI_ADDR`: no secret is opened and no database is touched, so the check costs
+/// the server one request.
+async fn healthcheck() -> anyhow::Result<()> {
+    let listening = config::listen_address_from_env().context("invalid configuration")?;
+    let url = format!("http://{}/readyz", local_address(listening));
+    festapi::auth::providers::install_tls_crypto_provider();
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(HEALTHCHECK_TIMEOUT)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .context("building the HTTP client")?;
+    let status = client
+        .get(&url)
+        .send()
+        .await
+        .map_err(reqwest::Error::without_url)
+        .with_context(|| format!("not ready: {url}"))?
+        .status();
+    anyhow::ensure!(status.is_success(), "not ready: {url} answered {status}");
+    println!("ready: {url} answered {status}");
+    Ok(())
+}
+
+/// Where a client on this host reaches a server listening on `listening`: the loopback address
+/// of the same family when the server listens on every address (`0.0.0.0`, `::`).
+fn local_address(listening: SocketAddr) -> SocketAddr {
+    match listening {
+        SocketAddr::V4(address) if address.ip().is_unspecified() => {
+            SocketAddr::from((Ipv4Addr::LOCALHOST, address.port()))
+        }
+        SocketAddr::V6(address) if address.ip().is_unspecified() => {
+            SocketAddr::from((Ipv6Addr::LOCALHOST, address.port()))
+        }
+        address => address,
+    }
 }

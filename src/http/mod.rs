@@ -200,13 +200,17 @@ fn request_span(request: &Request<Body>, proxies: &ProxyConfig) -> tracing::Span
         .and_then(|value| value.to_str().ok())
         .unwrap_or_default();
     let client_ip = client_ip::of_request(request.extensions(), request.headers(), proxies);
-    tracing::info_span!(
+    let span = tracing::info_span!(
         "request",
         method = %request.method(),
         path = request.uri().path(),
         request_id,
         %client_ip,
-    )
+        otel.name = %request.method(),
+        otel.kind = "server",
+    );
+    crate::telemetry::continue_trace(&span, request.headers());
+    span
 }
 
 /// Writes the access log line of each response: status, latency in milliseconds and, for

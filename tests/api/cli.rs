@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
+use crate::support::otlp::OtlpReceiver;
 use crate::support::{TableLock, TestApp, TestDatabase};
 
 fn festapi(args: &[&str], env: &[(&str, &str)]) -> Output {
@@ -93,6 +94,47 @@ fn start_up_errors_in_production_are_a_json_line_like_the_logs() {
             "{line}"
         );
     }
+}
+
+#[tokio::test]
+async fn request_spans_continue_the_callers_trace_and_reach_the_otlp_endpoint() {
+    const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+    const PARENT_ID: &str = "00f067aa0ba902b7";
+    let receiver = OtlpReceiver::start().await;
+    let database = TestDatabase::unused();
+    let server = ServedBinary::start(
+        &database.url,
+        &[("OTEL_EXPORTER_OTLP_ENDPOINT", &receiver.endpoint)],
+    )
+    .await;
+    let response = reqwest::Client::new()
+        .post(server.url("/graphql"))
+        .header("traceparent", format!("00-{TRACE_ID}-{PARENT_ID}-01"))
+        .json(&json!({ "query": "{ posts { edges { cursor } } }" }))
+        .send()
+        .await
+        .expect("a response");
+    assert_eq!(response.status(), reqwest::StatusCode::OK);
+
+    // Spans still buffered are exported before the process exits.
+    server.terminate();
+    let (status, logs) = server.exit_within(Duration::from_secs(10)).await;
+    assert!(status.success(), "{status}: {logs}");
+    let spans = receiver.spans();
+    let request = spans
+        .iter()
+        .find(|span| hex(&span.trace_id) == TRACE_ID)
+        .unwrap_or_else(|| panic!("a span of the caller's trace among {spans:?}"));
+    assert_eq!(hex(&request.parent_span_id), PARENT_ID);
+    assert_eq!(request.name, "POST");
+    assert_eq!(
+        request.kind,
+        opentelemetry_proto::tonic::trace::v1::span::SpanKind::Server as i32
+    );
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
 #[tokio::test]
@@ -206,6 +248,15 @@ async fn token_issue_creates_the_database_and_a_working_token() {
     );
 }
 
+/// A port nothing listens on at `host` now.
+pub(crate) fn free_port(host: &str) -> u16 {
+    std::net::TcpListener::bind((host, 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// The `festapi serve` process, run as the container runs it.
 pub(crate) struct ServedBinary {
     process: std::process::Child,
@@ -219,7 +270,7 @@ pub(crate) struct ServedBinary {
 impl ServedBinary {
     /// Starts `festapi serve` in production mode on a free port and waits until it is ready.
     pub(crate) async fn start(database_url: &str, settings: &[(&str, &str)]) -> Self {
-        let served = Self::spawn(database_url, settings);
+        let served = Self::launch(database_url, settings);
         served.wait_until_ready(Duration::from_secs(10)).await;
         served
     }
@@ -227,16 +278,11 @@ impl ServedBinary {
     /// Starts `festapi serve` in production mode on a free port, without waiting for anything.
     ///
     /// The shutdown grace is 0 unless `settings` say otherwise: the tests about it set it.
-    pub(crate) fn spawn(database_url: &str, settings: &[(&str, &str)]) -> Self {
+    pub(crate) fn launch(database_url: &str, settings: &[(&str, &str)]) -> Self {
         // reqwest runs on rustls without a default crypto provider; no in-process server, which
         // would install it, has been started when only binaries are tested.
         festapi::auth::providers::install_tls_crypto_provider();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let address = format!("127.0.0.1:{port}");
+        let address = format!("127.0.0.1:{}", free_port("127.0.0.1"));
         let mut command = Command::new(env!("CARGO_BIN_EXE_festapi"));
         command
             .arg("serve")
@@ -246,13 +292,20 @@ impl ServedBinary {
             .env("DATABASE_URL", database_url)
             .env("FESTAPI_ADDR", &address)
             .env("SHUTDOWN_GRACE_SECONDS", "0")
-            .current_dir(std::env::temp_dir())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped());
+            .current_dir(std::env::temp_dir());
         for (name, value) in settings {
             command.env(name, value);
         }
-        let mut process = command.spawn().unwrap();
+        Self::spawn(&mut command, address)
+    }
+
+    /// Starts `command`, a server that will listen on `address`, keeping its standard error.
+    pub(crate) fn spawn(command: &mut Command, address: String) -> Self {
+        let mut process = command
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
         let logs = Arc::new(Mutex::new(String::new()));
         let stderr = process.stderr.take().unwrap();
         let log_reader = std::thread::spawn({
@@ -272,6 +325,11 @@ impl ServedBinary {
             logs,
             log_reader: Some(log_reader),
         }
+    }
+
+    /// The server's process id.
+    pub(crate) fn id(&self) -> u32 {
+        self.process.id()
     }
 
     /// Polls `/readyz` until it answers 200, for at most `limit`.

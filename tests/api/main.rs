@@ -15,6 +15,7 @@ mod browser;
 mod browser_sign_in;
 mod cli;
 mod conformance;
+mod container;
 mod database;
 mod hardening;
 mod http;

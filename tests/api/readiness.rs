@@ -62,7 +62,7 @@ async fn listening_without_postgres(
     database: &TestDatabase,
     forwarder: &Forwarder,
 ) -> ServedBinary {
-    let server = ServedBinary::spawn(&forwarder.url_for(&database.name), &[]);
+    let server = ServedBinary::launch(&forwarder.url_for(&database.name), &[]);
     eventually(Duration::from_secs(10), "/healthz answers", || async {
         server.probe("/healthz").await.is_some()
     })
@@ -126,7 +126,7 @@ async fn serve_gives_up_after_the_connect_timeout_and_says_which_setting() {
     let database = TestDatabase::unused();
     let forwarder = Forwarder::closed();
     let started = Instant::now();
-    let server = ServedBinary::spawn(
+    let server = ServedBinary::launch(
         &forwarder.url_for(&database.name),
         &[("DATABASE_CONNECT_TIMEOUT_SECONDS", "2")],
     );
@@ -152,7 +152,7 @@ async fn serve_fails_fast_when_postgres_refuses_the_role() {
     let mut url = url::Url::parse(&database.url).unwrap();
     url.set_username("festapi_test_no_such_role").unwrap();
     let started = Instant::now();
-    let server = ServedBinary::spawn(url.as_str(), &[]);
+    let server = ServedBinary::launch(url.as_str(), &[]);
 
     let (status, logs) = server.exit_within(Duration::from_secs(10)).await;
 
@@ -308,7 +308,7 @@ async fn serve_fails_fast_when_the_database_is_missing_and_the_role_may_not_crea
     url.set_username(&role).unwrap();
     let started = Instant::now();
 
-    let server = ServedBinary::spawn(url.as_str(), &[]);
+    let server = ServedBinary::launch(url.as_str(), &[]);
     let (status, logs) = server.exit_within(Duration::from_secs(10)).await;
     admin
         .batch_execute(&format!("DROP ROLE {role}"))

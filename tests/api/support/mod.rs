@@ -6,6 +6,7 @@ pub(crate) mod database;
 pub(crate) mod forwarder;
 pub(crate) mod identity_provider;
 pub(crate) mod logs;
+pub(crate) mod otlp;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -22,7 +23,7 @@ use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
-pub(crate) use database::{TableLock, TestDatabase};
+pub(crate) use database::{TableLock, TestDatabase, url_for};
 pub(crate) use forwarder::Forwarder;
 pub(crate) use logs::{ErrorLog, JsonLog};
 
