@@ -6,6 +6,7 @@
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -28,6 +29,8 @@ pub use secrets::FILE_SETTINGS;
 
 /// The default `DATABASE_URL`: the local PostgreSQL server, database `festapi`.
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/festapi";
+/// The default `LOCAL_POSTGRES_DIR`, relative to the working directory.
+pub const DEFAULT_LOCAL_POSTGRES_DIR: &str = ".festapi/postgres";
 /// The default `FESTAPI_ADDR`.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:8000";
 /// The most clock skew `JWT_LEEWAY_SECONDS` may allow for.
@@ -266,6 +269,9 @@ pub enum CorsOrigins {
 pub struct DatabaseConfig {
     /// `DATABASE_URL`, already checked to parse as a PostgreSQL connection string.
     pub url: SecretString,
+    /// Outside production with no `DATABASE_URL`: `LOCAL_POSTGRES_DIR`, the folder of the
+    /// private cluster used when no server answers on 127.0.0.1:5432.
+    pub local_postgres_dir: Option<PathBuf>,
     /// `DATABASE_POOL_SIZE`: the most connections one server instance opens.
     pub pool_size: usize,
     /// `DATABASE_POOL_TIMEOUT_MS`: how long a request waits for a free connection.
@@ -316,10 +322,17 @@ impl Config {
         let env = parse_or("APP_ENV", read("APP_ENV"), AppEnv::Development)?;
         let addr = listen_address(read("FESTAPI_ADDR"))?;
 
-        let url = read("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
+        let given_url = read("DATABASE_URL");
+        let local_postgres_dir = (given_url.is_none() && !env.is_production()).then(|| {
+            PathBuf::from(
+                read("LOCAL_POSTGRES_DIR").unwrap_or_else(|| DEFAULT_LOCAL_POSTGRES_DIR.to_owned()),
+            )
+        });
+        let url = given_url.unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
         check_database_url(&url)?;
         let database = DatabaseConfig {
             url: SecretString::from(url),
+            local_postgres_dir,
             pool_size: parse_in_range(
                 "DATABASE_POOL_SIZE",
                 read("DATABASE_POOL_SIZE"),
@@ -746,6 +759,16 @@ impl DatabaseConfig {
     pub fn url(&self) -> &str {
         self.url.expose_secret()
     }
+
+    /// The same settings, connecting to `url` instead.
+    #[must_use]
+    pub fn with_url(self, url: String) -> Self {
+        Self {
+            url: SecretString::from(url),
+            local_postgres_dir: None,
+            ..self
+        }
+    }
 }
 
 #[cfg(test)]
@@ -801,6 +824,28 @@ pub(super) mod tests {
         assert_eq!(config.database.connect_timeout, Duration::from_secs(60));
         assert_eq!(config.jwt.leeway, Duration::ZERO);
         assert_eq!(config.jwt.refresh_ttl, Duration::from_secs(1_209_600));
+        assert_eq!(
+            config.database.local_postgres_dir,
+            Some(PathBuf::from(DEFAULT_LOCAL_POSTGRES_DIR))
+        );
+    }
+
+    #[test]
+    fn a_private_postgres_is_an_option_only_without_database_url_outside_production() {
+        let folder =
+            |pairs: &[(&str, &str)]| config_from(pairs).unwrap().database.local_postgres_dir;
+        assert_eq!(
+            folder(&[("LOCAL_POSTGRES_DIR", "/var/tmp/festapi-pg")]),
+            Some(PathBuf::from("/var/tmp/festapi-pg"))
+        );
+        assert_eq!(
+            folder(&[("DATABASE_URL", "postgres://app@db.internal/festapi")]),
+            None
+        );
+        assert_eq!(
+            folder(&[("APP_ENV", "production"), ("JWT_SECRET", &"s".repeat(48))]),
+            None
+        );
     }
 
     #[test]

@@ -110,11 +110,17 @@ async fn run_command(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Schema => {
             print!("{}", graphql::sdl());
-            Ok(())
+            return Ok(());
         }
-        Command::Serve => server::serve(load_config()?).await,
-        Command::Healthcheck => healthcheck().await,
-        Command::Migrate { action } => migrate(action, &load_config()?).await,
+        // A probe asks the server; it never looks for a database of its own.
+        Command::Healthcheck => return healthcheck().await,
+        Command::Serve | Command::Migrate { .. } | Command::Token { .. } => {}
+    }
+    let (config, local_postgres) = server::find_database(load_config()?).await?;
+    let outcome = match command {
+        Command::Schema | Command::Healthcheck => Ok(()),
+        Command::Serve => server::serve(config).await,
+        Command::Migrate { action } => migrate(action, &config).await,
         Command::Token {
             action:
                 TokenAction::Issue {
@@ -122,16 +128,12 @@ async fn run_command(command: Command) -> anyhow::Result<()> {
                     name,
                     print_refresh_token,
                 },
-        } => {
-            issue_token(
-                &load_config()?,
-                &email,
-                name.as_deref(),
-                print_refresh_token,
-            )
-            .await
-        }
+        } => issue_token(&config, &email, name.as_deref(), print_refresh_token).await,
+    };
+    if let Some(lease) = local_postgres {
+        server::release_local_postgres(lease).await;
     }
+    outcome
 }
 
 /// Reads the configuration and starts logging as it asks.
@@ -144,9 +146,9 @@ fn load_config() -> anyhow::Result<Config> {
 
 async fn migrate(action: MigrateAction, config: &Config) -> anyhow::Result<()> {
     let database_url = config.database.url();
-    festapi::db::create_database_if_missing(database_url).await?;
     match action {
         MigrateAction::Run => {
+            festapi::db::create_database_if_missing(database_url).await?;
             let applied = migrations::run_pending(database_url).await?;
             if applied.is_empty() {
                 println!("nothing to apply: the schema is up to date");

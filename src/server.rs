@@ -1,5 +1,6 @@
 //! Start-up and shutdown of the HTTP server.
 
+use std::str::FromStr as _;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,6 +11,8 @@ use tokio::task::{JoinHandle, JoinSet};
 
 use crate::auth::tokens::TokenService;
 use crate::config::{Config, DatabaseConfig};
+use crate::db::discovery::{self, Discovered, Discovery};
+use crate::db::local_postgres::{ClusterLease, Released};
 use crate::db::sessions::Purged;
 use crate::db::{self, Database, migrations};
 use crate::domain::{sessions, sign_in};
@@ -27,6 +30,52 @@ const METRICS_UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
 /// How often each instance forgets clients and users whose rate-limit allowance is full again.
 /// Allowances refill within a minute, so memory holds the clients of about the last two.
 const RATE_LIMIT_CLEANUP_INTERVAL: Duration = Duration::from_secs(60);
+
+/// The configuration to run with, and the private PostgreSQL it uses, if any.
+///
+/// With no `DATABASE_URL` outside production, the local server on 127.0.0.1:5432 is used when it
+/// answers, and otherwise a private cluster in `LOCAL_POSTGRES_DIR` (see [`discovery`]). Pass
+/// the lease, when there is one, to [`release_local_postgres`] at exit.
+pub async fn find_database(config: Config) -> anyhow::Result<(Config, Option<ClusterLease>)> {
+    let Some(folder) = config.database.local_postgres_dir.clone() else {
+        return Ok((config, None));
+    };
+    let database = tokio_postgres::Config::from_str(config.database.url())
+        .ok()
+        .and_then(|url| url.get_dbname().map(str::to_owned))
+        .context("DATABASE_URL names no database")?;
+    let discovered = discovery::discover(&Discovery::local(folder)).await?;
+    let url = discovered.url(&database);
+    let database_config = config.database.with_url(url);
+    let config = Config {
+        database: database_config,
+        ..config
+    };
+    match discovered {
+        Discovered::Server(_) => Ok((config, None)),
+        Discovered::Cluster(lease) => Ok((config, Some(lease))),
+    }
+}
+
+/// Lets go of the private PostgreSQL, which stops when no other process uses it.
+pub async fn release_local_postgres(lease: ClusterLease) {
+    let folder = lease.cluster().folder().to_owned();
+    match tokio::task::spawn_blocking(move || lease.release()).await {
+        Ok(Ok(Released::Stopped)) => {
+            tracing::info!(folder = %folder.display(), "stopped the local PostgreSQL");
+        }
+        Ok(Ok(Released::LeftRunning)) => tracing::info!(
+            folder = %folder.display(),
+            "left the local PostgreSQL running for the other festapi processes using it"
+        ),
+        Ok(Err(error)) => tracing::warn!(
+            folder = %folder.display(),
+            error = format!("{error:#}"),
+            "could not stop the local PostgreSQL"
+        ),
+        Err(error) => tracing::warn!(%error, "the task stopping the local PostgreSQL failed"),
+    }
+}
 
 /// Creates the database if it is missing and applies pending migrations.
 ///

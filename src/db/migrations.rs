@@ -67,8 +67,18 @@ pub async fn revert_last(database_url: &str) -> anyhow::Result<Option<String>> {
     .await
 }
 
-/// Every embedded migration with whether it is applied, oldest first.
+/// Every embedded migration with whether it is applied, oldest first. A database that does not
+/// exist has every migration pending, and is not created.
 pub async fn status(database_url: &str) -> anyhow::Result<Vec<MigrationState>> {
+    if !super::database_exists(database_url).await? {
+        return Ok(embedded_names()?
+            .into_iter()
+            .map(|(_, name)| MigrationState {
+                name,
+                applied: false,
+            })
+            .collect());
+    }
     with_migration_lock(database_url, |connection| {
         let applied = connection
             .applied_migrations()

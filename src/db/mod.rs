@@ -5,15 +5,20 @@
 //! with server-side time limits, so no statement or idle transaction can hold a connection
 //! forever, and the pool has a wait timeout, so a request never hangs waiting for one.
 //!
+//! With no `DATABASE_URL` on a developer's machine, [`discovery`] finds the server to use, and
+//! [`local_postgres`] runs a private one when none answers.
+//!
 //! When PostgreSQL goes away, its connections close; the pool drops a closed connection when it
 //! would next hand it out (diesel-async checks `is_broken` before every checkout, even with
 //! [`RecyclingMethod::Fast`]) and opens a new one, so the instance recovers by itself once
 //! PostgreSQL is back.
 
 pub mod auth_flows;
+pub mod discovery;
 mod errors;
 pub mod identities;
 pub mod ids;
+pub mod local_postgres;
 pub mod migrations;
 pub mod models;
 pub mod pagination;
@@ -263,6 +268,16 @@ pub async fn create_database_if_missing(database_url: &str) -> anyhow::Result<()
     drop(client);
     driver.abort();
     outcome
+}
+
+/// Whether the database `database_url` names exists; creates nothing.
+pub async fn database_exists(database_url: &str) -> anyhow::Result<bool> {
+    let config = tokio_postgres::Config::from_str(database_url).context("parsing DATABASE_URL")?;
+    match connect_plain(&config).await {
+        Ok(()) => Ok(true),
+        Err(error) if error.code() == Some(&SqlState::INVALID_CATALOG_NAME) => Ok(false),
+        Err(error) => Err(error).context("connecting to the database"),
+    }
 }
 
 async fn connect_plain(config: &tokio_postgres::Config) -> Result<(), tokio_postgres::Error> {

@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
+use tokio_postgres::NoTls;
 
 use crate::support::otlp::OtlpReceiver;
 use crate::support::{TableLock, TestApp, TestDatabase};
@@ -428,7 +429,8 @@ async fn serve_runs_as_in_a_container_and_stops_cleanly_on_sigterm() {
     }
 }
 
-fn posts_request(
+/// Asks `server` for its posts, in a task of its own.
+pub(crate) fn posts_request(
     server: &ServedBinary,
 ) -> tokio::task::JoinHandle<reqwest::Result<reqwest::Response>> {
     let url = server.url("/graphql");
@@ -491,4 +493,39 @@ async fn shutdown_gives_up_on_requests_in_flight_after_the_shutdown_timeout() {
         stuck.await.unwrap().is_err(),
         "the stuck request's connection is closed"
     );
+}
+
+#[tokio::test]
+async fn migrate_status_and_revert_create_no_missing_database() {
+    let database = TestDatabase::unused();
+    let env = [("DATABASE_URL", database.url.as_str()), ("APP_ENV", "test")];
+
+    let status = festapi(&["migrate", "status"], &env);
+    assert!(status.status.success(), "{}", stderr(&status));
+    let listing = String::from_utf8(status.stdout).unwrap();
+    assert!(
+        listing.lines().count() >= 3 && listing.lines().all(|line| line.starts_with("pending ")),
+        "{listing}"
+    );
+    let revert = festapi(&["migrate", "revert"], &env);
+    assert!(!revert.status.success());
+    assert!(
+        stderr(&revert).contains("does not exist"),
+        "{}",
+        stderr(&revert)
+    );
+
+    let (client, connection) =
+        tokio_postgres::connect(&crate::support::database::url_for("postgres"), NoTls)
+            .await
+            .unwrap();
+    tokio::spawn(connection);
+    let found = client
+        .query_opt(
+            "SELECT 1 FROM pg_database WHERE datname = $1",
+            &[&database.name],
+        )
+        .await
+        .unwrap();
+    assert!(found.is_none(), "{} was created", database.name);
 }

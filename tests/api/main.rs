@@ -20,6 +20,7 @@ mod database;
 mod hardening;
 mod http;
 mod input;
+mod local_postgres;
 mod metrics;
 mod migrations;
 mod pagination;

@@ -4,17 +4,24 @@
 //! an advisory lock so concurrent test processes build it once; its name carries a hash of the
 //! migrations, so a change to them builds a new one. Each test then clones the template, which
 //! takes milliseconds, and drops its clone when done.
+//!
+//! The server is `TEST_DATABASE_URL`'s, or else the local one on 127.0.0.1:5432, or else, when
+//! nothing answers there, a private cluster (see [`festapi::db::local_postgres`]) in
+//! `target/tmp/festapi-postgres`. A run starts that cluster once and leaves it running when it
+//! exits, for the next run to use at once; `pg_ctl stop -D target/tmp/festapi-postgres/data`
+//! (as the `postgres` user when root) stops it, and removing the folder forgets it.
 
 use std::path::Path;
 use std::str::FromStr as _;
+use std::sync::OnceLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use festapi::db::discovery::{self, Discovered, Discovery};
+use festapi::db::local_postgres::ClusterLease;
 use sha2::{Digest as _, Sha256};
 use tokio::sync::OnceCell;
 use tokio_postgres::{Client, NoTls};
 
-/// The server tests create their databases on, unless `TEST_DATABASE_URL` names another.
-const DEFAULT_TEST_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 /// Serializes template builds across test processes.
 const TEMPLATE_LOCK_KEY: i64 = 0x0066_6573_7469_6d70;
 /// Test databases older than this are leftovers of an aborted run.
@@ -23,6 +30,11 @@ const TEST_DATABASE_PREFIX: &str = "festapi_test_";
 const TEMPLATE_PREFIX: &str = "festapi_template_";
 
 static TEMPLATE: OnceCell<String> = OnceCell::const_new();
+/// The test server's URL, found once per run.
+static SERVER_URL: OnceLock<String> = OnceLock::new();
+/// The private cluster's lease, when the run uses one: never dropped, so the cluster outlives
+/// the run.
+static LOCAL_CLUSTER: OnceLock<ClusterLease> = OnceLock::new();
 
 /// A database that exists for one test and is dropped with this value.
 #[derive(Debug)]
@@ -104,7 +116,40 @@ impl Drop for TestDatabase {
 }
 
 fn server_url() -> String {
-    std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_TEST_DATABASE_URL.to_owned())
+    SERVER_URL
+        .get_or_init(|| {
+            std::env::var("TEST_DATABASE_URL")
+                .ok()
+                .filter(|url| !url.trim().is_empty())
+                .unwrap_or_else(find_test_server)
+        })
+        .clone()
+}
+
+/// The local server when it answers, or else the suite's private cluster.
+fn find_test_server() -> String {
+    let found = std::thread::spawn(|| {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime to find the test server");
+        let folder = Path::new(env!("CARGO_TARGET_TMPDIR")).join("festapi-postgres");
+        let discovery = Discovery {
+            // Tests start and drop many databases; durability across crashes is not needed.
+            cluster_settings: vec!["fsync = off".to_owned()],
+            ..Discovery::local(folder)
+        };
+        runtime
+            .block_on(discovery::discover(&discovery))
+            .unwrap_or_else(|error| panic!("no PostgreSQL for the tests: {error:#}"))
+    })
+    .join()
+    .expect("finding the test server");
+    let url = found.url("postgres");
+    if let Discovered::Cluster(lease) = found {
+        let _ = LOCAL_CLUSTER.set(lease);
+    }
+    url
 }
 
 /// The TCP address of the test server.
@@ -140,7 +185,7 @@ async fn admin_client() -> Client {
     let (client, connection) = config
         .connect(NoTls)
         .await
-        .expect("PostgreSQL must run at TEST_DATABASE_URL (default 127.0.0.1:5432)");
+        .expect("the test server accepts connections");
     tokio::spawn(connection);
     client
 }
