@@ -10,7 +10,7 @@ use tokio_postgres::NoTls;
 use crate::support::otlp::OtlpReceiver;
 use crate::support::{TableLock, TestApp, TestDatabase};
 
-fn festapi(args: &[&str], env: &[(&str, &str)]) -> Output {
+pub(crate) fn festapi(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_festapi"));
     command
         .args(args)

@@ -30,6 +30,7 @@ mod providers;
 mod rate_limits;
 mod readiness;
 mod request_ids;
+mod restart;
 mod schema;
 mod sessions;
 mod sign_in;
