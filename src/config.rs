@@ -44,6 +44,12 @@ pub const MAX_JWT_LEEWAY_SECONDS: u64 = 30;
 /// The default `REFRESH_TOKEN_TTL_SECONDS`: 14 days.
 pub const DEFAULT_REFRESH_TOKEN_TTL_SECONDS: u64 = 14 * 24 * 60 * 60;
 
+/// The default `DATABASE_CONNECT_TIMEOUT_SECONDS`.
+pub const DEFAULT_DATABASE_CONNECT_TIMEOUT_SECONDS: u64 = 60;
+/// The most seconds `DATABASE_CONNECT_TIMEOUT_SECONDS`, `SHUTDOWN_GRACE_SECONDS` and
+/// `SHUTDOWN_TIMEOUT_SECONDS` may be: an hour.
+pub const MAX_SHUTDOWN_OR_START_SECONDS: u64 = 3_600;
+
 /// The highest `RATE_LIMIT_*` value: far above what one instance can serve.
 pub const MAX_RATE_LIMIT_PER_MINUTE: u32 = 100_000_000;
 
@@ -126,7 +132,12 @@ pub struct Config {
     pub graphql: GraphqlLimits,
     /// `REQUEST_TIMEOUT_MS`: how long one request may take before it is answered with 503.
     pub request_timeout: Duration,
-    /// `SHUTDOWN_TIMEOUT_SECONDS`: how long requests in flight may run on after SIGTERM.
+    /// `SHUTDOWN_GRACE_SECONDS`: how long the server goes on serving after SIGTERM, reporting
+    /// itself not ready, so that load balancers stop sending it requests before it stops
+    /// accepting them.
+    pub shutdown_grace: Duration,
+    /// `SHUTDOWN_TIMEOUT_SECONDS`: how long requests in flight may run on once the server stops
+    /// accepting them.
     pub shutdown_timeout: Duration,
     /// `CORS_ALLOWED_HEADERS`: which request headers those origins may send, lowercase.
     pub cors_allowed_headers: Vec<String>,
@@ -272,6 +283,9 @@ pub struct DatabaseConfig {
     pub pool_timeout: Duration,
     /// `DATABASE_STATEMENT_TIMEOUT_MS`: the longest one SQL statement may run.
     pub statement_timeout: Duration,
+    /// `DATABASE_CONNECT_TIMEOUT_SECONDS`: how long `serve` keeps trying to reach PostgreSQL at
+    /// start-up before it gives up; 0 tries once.
+    pub connect_timeout: Duration,
 }
 
 /// How access tokens are signed and checked, and how long tokens last.
@@ -340,6 +354,12 @@ impl Config {
                 read("DATABASE_STATEMENT_TIMEOUT_MS"),
                 5_000,
             )?,
+            connect_timeout: Duration::from_secs(parse_in_range(
+                "DATABASE_CONNECT_TIMEOUT_SECONDS",
+                read("DATABASE_CONNECT_TIMEOUT_SECONDS"),
+                DEFAULT_DATABASE_CONNECT_TIMEOUT_SECONDS,
+                0..=MAX_SHUTDOWN_OR_START_SECONDS,
+            )?),
         };
 
         let access_ttl = parse_in_range(
@@ -424,11 +444,17 @@ impl Config {
                 read("REQUEST_TIMEOUT_MS"),
                 10_000,
             )?,
+            shutdown_grace: Duration::from_secs(parse_in_range(
+                "SHUTDOWN_GRACE_SECONDS",
+                read("SHUTDOWN_GRACE_SECONDS"),
+                default_shutdown_grace_seconds(env),
+                0..=MAX_SHUTDOWN_OR_START_SECONDS,
+            )?),
             shutdown_timeout: Duration::from_secs(parse_in_range(
                 "SHUTDOWN_TIMEOUT_SECONDS",
                 read("SHUTDOWN_TIMEOUT_SECONDS"),
                 20,
-                0..=3_600,
+                0..=MAX_SHUTDOWN_OR_START_SECONDS,
             )?),
             cors_allowed_headers: cors_allowed_headers(read("CORS_ALLOWED_HEADERS"))?,
             rate_limits,
@@ -438,6 +464,13 @@ impl Config {
             otlp_traces_endpoint: otlp_traces_endpoint(&read)?,
         })
     }
+}
+
+/// The default `SHUTDOWN_GRACE_SECONDS`: long enough in production for load balancers to see
+/// `/readyz` fail (a few probe periods); none elsewhere, so Ctrl-C stops a developer's server at
+/// once.
+fn default_shutdown_grace_seconds(env: AppEnv) -> u64 {
+    if env.is_production() { 5 } else { 0 }
 }
 
 /// `METRICS_ADDR`: an address and port other than `FESTAPI_ADDR`'s.
@@ -792,6 +825,8 @@ pub(super) mod tests {
         assert_eq!(config.graphql, GraphqlLimits::default());
         assert_eq!(config.request_timeout, Duration::from_secs(10));
         assert_eq!(config.shutdown_timeout, Duration::from_secs(20));
+        assert_eq!(config.shutdown_grace, Duration::ZERO);
+        assert_eq!(config.database.connect_timeout, Duration::from_secs(60));
         assert_eq!(config.jwt.leeway, Duration::ZERO);
         assert_eq!(config.jwt.refresh_ttl, Duration::from_secs(1_209_600));
         assert_eq!(
@@ -913,6 +948,13 @@ pub(super) mod tests {
             ("GRAPHQL_MAX_RESPONSE_BYTES", "5MB"),
             ("REQUEST_TIMEOUT_MS", "0"),
             ("SHUTDOWN_TIMEOUT_SECONDS", "-1"),
+            ("SHUTDOWN_TIMEOUT_SECONDS", "3601"),
+            ("SHUTDOWN_GRACE_SECONDS", "-1"),
+            ("SHUTDOWN_GRACE_SECONDS", "3601"),
+            ("SHUTDOWN_GRACE_SECONDS", "5s"),
+            ("DATABASE_CONNECT_TIMEOUT_SECONDS", "-1"),
+            ("DATABASE_CONNECT_TIMEOUT_SECONDS", "3601"),
+            ("DATABASE_CONNECT_TIMEOUT_SECONDS", "a minute"),
             ("JWT_LEEWAY_SECONDS", "31"),
             ("JWT_LEEWAY_SECONDS", "-1"),
             ("REFRESH_TOKEN_TTL_SECONDS", "3599"),
@@ -943,6 +985,39 @@ pub(super) mod tests {
                 "{error}"
             );
         }
+    }
+
+    #[test]
+    fn shutdown_grace_defaults_to_five_seconds_in_production_only() {
+        let secret = "x".repeat(32);
+        let production = config_from(&[("APP_ENV", "production"), ("JWT_SECRET", &secret)]);
+        assert_eq!(production.unwrap().shutdown_grace, Duration::from_secs(5));
+        for env in ["development", "test"] {
+            let config = config_from(&[("APP_ENV", env)]).unwrap();
+            assert_eq!(config.shutdown_grace, Duration::ZERO, "{env}");
+        }
+        let chosen = config_from(&[
+            ("APP_ENV", "production"),
+            ("JWT_SECRET", &secret),
+            ("SHUTDOWN_GRACE_SECONDS", "0"),
+        ]);
+        assert_eq!(chosen.unwrap().shutdown_grace, Duration::ZERO);
+    }
+
+    #[test]
+    fn the_database_connect_timeout_may_be_zero_to_an_hour() {
+        for (seconds, expected) in [("0", 0), ("3600", 3_600)] {
+            let config = config_from(&[("DATABASE_CONNECT_TIMEOUT_SECONDS", seconds)]).unwrap();
+            assert_eq!(
+                config.database.connect_timeout,
+                Duration::from_secs(expected)
+            );
+        }
+        let error = config_from(&[("DATABASE_CONNECT_TIMEOUT_SECONDS", "3601")]).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "DATABASE_CONNECT_TIMEOUT_SECONDS: expected a whole number from 0 to 3600, got \"3601\""
+        );
     }
 
     #[test]

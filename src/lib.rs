@@ -10,8 +10,9 @@
 //!
 //! [`config`] reads the settings once at start-up, [`state`] bundles what every request needs,
 //! [`rate_limit`] counts requests per client and user, [`metrics`] counts what the server does
-//! for Prometheus, [`error`] holds the one error type
-//! requests answer with, and [`server`] wires it all together.
+//! for Prometheus, [`error`] holds the one error type requests answer with, [`lifecycle`]
+//! tracks whether the instance is starting, serving or stopping, and [`server`] wires it all
+//! together.
 
 pub mod auth;
 pub mod config;
@@ -20,6 +21,7 @@ pub mod domain;
 pub mod error;
 pub mod graphql;
 pub mod http;
+pub mod lifecycle;
 pub mod metrics;
 pub mod rate_limit;
 pub mod server;

@@ -6,6 +6,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
+use tokio::task::{JoinHandle, JoinSet};
 
 use crate::auth::tokens::TokenService;
 use crate::config::{Config, DatabaseConfig, DatabaseUrl};
@@ -15,6 +16,7 @@ use crate::db::sessions::Purged;
 use crate::db::{self, Database, migrations};
 use crate::domain::{sessions, sign_in};
 use crate::http;
+use crate::lifecycle::{Lifecycle, Phase};
 use crate::metrics::Metrics;
 use crate::rate_limit::RateLimits;
 use crate::state::AppState;
@@ -78,7 +80,13 @@ pub async fn release_local_postgres(lease: ClusterLease) {
 ///
 /// Safe for several instances starting together: see [`migrations`].
 pub async fn prepare_database(config: &DatabaseConfig) -> anyhow::Result<()> {
+    prepare_database_in(config, &Lifecycle::default()).await
+}
+
+/// [`prepare_database`], entering [`Phase::Migrating`] once PostgreSQL answers.
+async fn prepare_database_in(config: &DatabaseConfig, lifecycle: &Lifecycle) -> anyhow::Result<()> {
     db::create_database_if_missing(config.url()).await?;
+    lifecycle.enter(Phase::Migrating);
     let applied = migrations::run_pending(config.url()).await?;
     if applied.is_empty() {
         tracing::info!("database schema is up to date");
@@ -88,7 +96,13 @@ pub async fn prepare_database(config: &DatabaseConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Prepares the database, then serves HTTP until SIGINT or SIGTERM.
+/// Listens at once, prepares the database (waiting for PostgreSQL as long as
+/// `DATABASE_CONNECT_TIMEOUT_SECONDS` allows), then serves HTTP until SIGINT or SIGTERM.
+///
+/// `/healthz` answers from the start, `/readyz` only once the database is prepared. On SIGTERM
+/// the instance reports itself not ready at once, goes on serving for `SHUTDOWN_GRACE_SECONDS`
+/// while load balancers take it out, then stops accepting connections and gives requests in
+/// flight `SHUTDOWN_TIMEOUT_SECONDS` to finish.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     if config.jwt.signing.is_development_secret() {
         tracing::warn!(
@@ -96,10 +110,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
              never expose this instance"
         );
     }
-    prepare_database(&config.database).await?;
     let state = AppState::new(&config)?;
-    // Sign-in with a provider that could not be reached answers 503 until a retry reaches it.
-    let providers = state.providers.start().await;
     let listener = TcpListener::bind(config.addr)
         .await
         .with_context(|| format!("FESTAPI_ADDR: cannot listen on {}", config.addr))?;
@@ -117,54 +128,96 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         addr = bound(&listener),
         env = %config.env,
         metrics_addr = metrics_listener.as_ref().and_then(bound),
-        "FestAPI is listening; GraphQL at /graphql, metrics at /metrics"
+        "FestAPI is listening; GraphQL at /graphql once the database is ready, metrics at /metrics"
     );
-
-    let purge = tokio::spawn(purge_sessions(
-        state.database.clone(),
-        Arc::clone(&state.tokens),
-    ));
-    let cleanup = tokio::spawn(forget_refilled_rate_limits(Arc::clone(&state.rate_limits)));
-    let upkeep = tokio::spawn(keep_metrics_up(Arc::clone(&state.metrics)));
+    // Stopped when this function returns, whichever way.
+    let mut background = JoinSet::new();
+    background.spawn(keep_metrics_up(Arc::clone(&state.metrics)));
     // The metrics listener stops with the process: scrapes need no draining.
-    let metrics_server = metrics_listener.map(|listener| {
+    if let Some(listener) = metrics_listener {
         let state = state.clone();
-        tokio::spawn(async move {
+        background.spawn(async move {
             if let Err(error) = http::serve_metrics(listener, state, std::future::pending()).await {
                 tracing::error!(%error, "serving metrics failed");
             }
-        })
-    });
-    let stopping = Arc::new(Notify::new());
-    let signalled = Arc::clone(&stopping);
-    let server = http::serve(listener, state, async move {
-        shutdown_signal().await;
-        signalled.notify_one();
-    });
-    // Requests in flight get `shutdown_timeout` to finish; then the process stops regardless.
-    let deadline = async {
-        stopping.notified().await;
-        tokio::time::sleep(config.shutdown_timeout).await;
-    };
-    let served = tokio::select! {
-        served = server => served.context("serving HTTP"),
-        () = deadline => {
-            tracing::warn!(
-                timeout_s = config.shutdown_timeout.as_secs(),
-                "requests still in flight at the end of SHUTDOWN_TIMEOUT_SECONDS; stopping anyway"
-            );
-            Ok(())
+        });
+    }
+    let stop_listening = Arc::new(Notify::new());
+    let stopped_listening = Arc::clone(&stop_listening);
+    let mut server = tokio::spawn(http::serve(listener, state.clone(), async move {
+        stopped_listening.notified().await;
+    }));
+    let signal = shutdown_signal();
+    tokio::pin!(signal);
+
+    let lifecycle = Arc::clone(&state.lifecycle);
+    let prepared = tokio::select! {
+        prepared = db::startup::retry_until_reachable(config.database.connect_timeout, || {
+            lifecycle.enter(Phase::WaitingForDatabase);
+            prepare_database_in(&config.database, &lifecycle)
+        }) => prepared,
+        () = &mut signal => {
+            tracing::info!("stopped before the database was ready");
+            return stop(server, &stop_listening, config.shutdown_timeout).await;
         }
     };
-    purge.abort();
-    cleanup.abort();
-    upkeep.abort();
-    if let Some(metrics_server) = metrics_server {
-        metrics_server.abort();
+    if let Err(error) = prepared {
+        stop_listening.notify_one();
+        return Err(error);
     }
+
+    // Sign-in with a provider that could not be reached answers 503 until a retry reaches it.
+    let providers = state.providers.start().await;
+    background.spawn(purge_sessions(
+        state.database.clone(),
+        Arc::clone(&state.tokens),
+    ));
+    background.spawn(forget_refilled_rate_limits(Arc::clone(&state.rate_limits)));
+    state.lifecycle.enter(Phase::Serving);
+    tracing::info!("FestAPI is ready");
+    let served = tokio::select! {
+        served = &mut server => served.context("the HTTP server failed")?.context("serving HTTP"),
+        () = &mut signal => {
+            state.lifecycle.enter(Phase::Stopping);
+            if !config.shutdown_grace.is_zero() {
+                tracing::info!(
+                    grace_s = config.shutdown_grace.as_secs(),
+                    "not ready any more; serving on for SHUTDOWN_GRACE_SECONDS while load \
+                     balancers stop sending requests"
+                );
+                tokio::time::sleep(config.shutdown_grace).await;
+            }
+            stop(server, &stop_listening, config.shutdown_timeout).await
+        }
+    };
+    background.abort_all();
     providers.abort();
     tracing::info!("FestAPI stopped");
     served
+}
+
+/// Stops accepting connections and waits for requests in flight, for at most `timeout`; then the
+/// process stops regardless.
+async fn stop(
+    mut server: JoinHandle<std::io::Result<()>>,
+    stop_listening: &Notify,
+    timeout: Duration,
+) -> anyhow::Result<()> {
+    tracing::info!("no longer accepting connections: finishing requests in flight");
+    stop_listening.notify_one();
+    match tokio::time::timeout(timeout, &mut server).await {
+        Ok(served) => served
+            .context("the HTTP server failed")?
+            .context("serving HTTP"),
+        Err(_) => {
+            tracing::warn!(
+                timeout_s = timeout.as_secs(),
+                "requests still in flight at the end of SHUTDOWN_TIMEOUT_SECONDS; stopping anyway"
+            );
+            server.abort();
+            Ok(())
+        }
+    }
 }
 
 async fn purge_sessions(database: Database, tokens: Arc<TokenService>) {
@@ -243,5 +296,5 @@ async fn shutdown_signal() {
         () = interrupt => {},
         () = terminate => {},
     }
-    tracing::info!("shutting down: finishing in-flight requests");
+    tracing::info!("shutting down");
 }

@@ -8,6 +8,7 @@ use crate::auth::providers::Providers;
 use crate::auth::tokens::TokenService;
 use crate::config::{AppEnv, AuthConfig, Config, CorsOrigins, GraphqlLimits, ProxyConfig};
 use crate::db::Database;
+use crate::lifecycle::Lifecycle;
 use crate::metrics::Metrics;
 use crate::rate_limit::RateLimits;
 
@@ -36,6 +37,9 @@ pub struct AppState {
     pub providers: Arc<Providers>,
     /// Sign-in settings: public URL, allowed redirects, how long a sign-in may take.
     pub auth: Arc<AuthConfig>,
+    /// Whether the instance is starting, serving or stopping; it starts waiting for the
+    /// database.
+    pub lifecycle: Arc<Lifecycle>,
     /// What the server counts for Prometheus; this application's own, not the process's.
     pub metrics: Arc<Metrics>,
     /// `METRICS_ADDR`: the separate address `/metrics` is served on, when not on the API's.
@@ -59,6 +63,7 @@ impl AppState {
             proxies: config.proxies.clone(),
             providers: Arc::new(Providers::new(&config.auth)?),
             auth: Arc::new(config.auth.clone()),
+            lifecycle: Arc::new(Lifecycle::default()),
             metrics,
             metrics_addr: config.metrics_addr,
         })

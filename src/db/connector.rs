@@ -139,7 +139,8 @@ impl Connector {
 #[error("{explanation}")]
 pub struct ConnectError {
     explanation: String,
-    /// Kept for its SQLSTATE; its text is part of the explanation already.
+    /// Kept for its SQLSTATE and causes; not a `source`, as its text is part of the
+    /// explanation already and would be printed twice.
     error: tokio_postgres::Error,
 }
 
@@ -159,6 +160,11 @@ impl ConnectError {
     /// The SQLSTATE the server refused the connection with, if it got that far.
     pub fn code(&self) -> Option<&SqlState> {
         self.error.code()
+    }
+
+    /// The driver's error, whose text the explanation already holds.
+    pub fn driver_error(&self) -> &tokio_postgres::Error {
+        &self.error
     }
 
     /// The server's own refusal, if it got that far.

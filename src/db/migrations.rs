@@ -13,6 +13,8 @@ use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 use super::connector::Connector;
+use crate::db::Database;
+use crate::error::AppError;
 
 /// Every migration of this build, in order.
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
@@ -92,6 +94,32 @@ pub async fn status(database_url: &str) -> anyhow::Result<Vec<MigrationState>> {
     .await
 }
 
+/// How many migrations of this build the database lacks, asked on a pooled connection: cheap
+/// enough for every readiness probe.
+pub async fn count_pending(database: &Database) -> Result<usize, AppError> {
+    use diesel_async::RunQueryDsl as _;
+
+    #[derive(diesel::QueryableByName)]
+    struct AppliedVersion {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        version: String,
+    }
+
+    let mut connection = database.connection().await?;
+    let applied: Vec<AppliedVersion> =
+        diesel::sql_query("SELECT version FROM __diesel_schema_migrations")
+            .load(&mut connection)
+            .await?;
+    let embedded = embedded_names().map_err(AppError::internal)?;
+    Ok(embedded
+        .iter()
+        .filter(|(version, _)| {
+            let version = version.to_string();
+            !applied.iter().any(|row| row.version == version)
+        })
+        .count())
+}
+
 /// How many migrations are embedded in this binary.
 pub fn embedded_count() -> anyhow::Result<usize> {
     Ok(embedded_names()?.len())
@@ -132,10 +160,11 @@ where
     T: Send + 'static,
     F: FnOnce(&mut MigrationConnection) -> anyhow::Result<T> + Send + 'static,
 {
-    let connection = Connector::new(database_url)?
-        .connect_diesel()
+    // The driver's error stays typed, for start-up to tell whether retrying may help.
+    let (client, driver) = Connector::new(database_url)?.connect().await?;
+    let connection = AsyncPgConnection::try_from_client_and_connection(client, driver)
         .await
-        .context("opening the migration connection")?;
+        .context("setting up the migration connection")?;
 
     tokio::task::spawn_blocking(move || {
         use diesel::RunQueryDsl as _;

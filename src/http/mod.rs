@@ -2,7 +2,9 @@
 //!
 //! - `POST /graphql` runs any operation; `GET /graphql` runs queries only;
 //! - `GET /` serves GraphiQL outside production, and `GET /graphiql/...` the files it loads;
-//! - `GET /healthz` answers while the process runs, `GET /readyz` while PostgreSQL answers too;
+//! - `GET /healthz` answers while the process runs, `GET /readyz` while the instance has started,
+//!   is not stopping, and PostgreSQL answers with every migration applied; until the instance
+//!   has started, `/graphql` and `/auth/...` answer 503;
 //! - `GET /metrics` answers Prometheus, unless `METRICS_ADDR` moves it to a listener of its own.
 //!
 //! Every request is counted by route and status, and ends with one access log line.
@@ -20,6 +22,7 @@ mod request_id;
 mod security_headers;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -139,6 +142,11 @@ pub fn router(state: AppState) -> Router {
             AUTH_CALLBACK_ROUTE,
             get(auth::callback_get).post(auth::callback_post),
         )
+        // The routes above need the database; those below answer while it is not there yet.
+        .route_layer(middleware::from_fn_with_state(
+            Arc::clone(&http_state.app.lifecycle),
+            health::until_started,
+        ))
         .route(JWKS_ROUTE, get(jwks::key_set))
         .route(LIVE_ROUTE, get(health::live))
         .route(READY_ROUTE, get(health::ready));

@@ -1,6 +1,7 @@
 //! The `festapi` binary, run as operators and containers run it.
 
 use std::process::{Command, Output};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -270,11 +271,24 @@ pub(crate) fn free_port(host: &str) -> u16 {
 pub(crate) struct ServedBinary {
     process: std::process::Child,
     address: String,
+    /// Everything the process has written to standard error so far.
+    logs: Arc<Mutex<String>>,
+    /// Reads standard error into `logs` until the process closes it.
+    log_reader: Option<std::thread::JoinHandle<()>>,
 }
 
 impl ServedBinary {
     /// Starts `festapi serve` in production mode on a free port and waits until it is ready.
     pub(crate) async fn start(database_url: &str, settings: &[(&str, &str)]) -> Self {
+        let served = Self::launch(database_url, settings);
+        served.wait_until_ready(Duration::from_secs(10)).await;
+        served
+    }
+
+    /// Starts `festapi serve` in production mode on a free port, without waiting for anything.
+    ///
+    /// The shutdown grace is 0 unless `settings` say otherwise: the tests about it set it.
+    pub(crate) fn launch(database_url: &str, settings: &[(&str, &str)]) -> Self {
         // reqwest runs on rustls without a default crypto provider; no in-process server, which
         // would install it, has been started when only binaries are tested.
         festapi::auth::providers::install_tls_crypto_provider();
@@ -287,30 +301,40 @@ impl ServedBinary {
             .env("JWT_SECRET", crate::support::TEST_JWT_SECRET)
             .env("DATABASE_URL", database_url)
             .env("FESTAPI_ADDR", &address)
+            .env("SHUTDOWN_GRACE_SECONDS", "0")
             .current_dir(std::env::temp_dir());
         for (name, value) in settings {
             command.env(name, value);
         }
-        let served = Self::spawn(&mut command, address);
-        let ready = served.url("/readyz");
-        for _ in 0..100 {
-            if let Ok(response) = reqwest::get(&ready).await {
-                assert!(response.status().is_success(), "the server is not ready");
-                return served;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("the server did not become ready");
+        Self::spawn(&mut command, address)
     }
 
     /// Starts `command`, a server that will listen on `address`, keeping its standard error.
     pub(crate) fn spawn(command: &mut Command, address: String) -> Self {
-        let process = command
+        let mut process = command
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
-        Self { process, address }
+        let logs = Arc::new(Mutex::new(String::new()));
+        let stderr = process.stderr.take().unwrap();
+        let log_reader = std::thread::spawn({
+            let logs = Arc::clone(&logs);
+            move || {
+                for line in std::io::BufRead::lines(std::io::BufReader::new(stderr)) {
+                    let Ok(line) = line else { break };
+                    let mut logs = logs.lock().unwrap();
+                    logs.push_str(&line);
+                    logs.push('\n');
+                }
+            }
+        });
+        Self {
+            process,
+            address,
+            logs,
+            log_reader: Some(log_reader),
+        }
     }
 
     /// The server's process id.
@@ -318,8 +342,45 @@ impl ServedBinary {
         self.process.id()
     }
 
+    /// Polls `/readyz` until it answers 200, for at most `limit`.
+    pub(crate) async fn wait_until_ready(&self, limit: Duration) {
+        let started = Instant::now();
+        while started.elapsed() < limit {
+            if let Some((status, _)) = self.probe("/readyz").await
+                && status.is_success()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!(
+            "the server did not become ready within {limit:?}:\n{}",
+            self.logs()
+        );
+    }
+
+    /// The status and JSON body of `GET path`, or `None` while nothing answers on the port.
+    pub(crate) async fn probe(
+        &self,
+        path: &str,
+    ) -> Option<(reqwest::StatusCode, serde_json::Value)> {
+        let response = reqwest::get(self.url(path)).await.ok()?;
+        let status = response.status();
+        Some((status, response.json().await.unwrap_or_default()))
+    }
+
     pub(crate) fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.address)
+    }
+
+    /// Whether a new TCP connection to the server's port is accepted.
+    pub(crate) async fn accepts_connections(&self) -> bool {
+        tokio::net::TcpStream::connect(&self.address).await.is_ok()
+    }
+
+    /// What the process has logged so far.
+    pub(crate) fn logs(&self) -> String {
+        self.logs.lock().unwrap().clone()
     }
 
     pub(crate) fn terminate(&self) {
@@ -338,15 +399,24 @@ impl ServedBinary {
         let started = Instant::now();
         while started.elapsed() < limit {
             if let Some(status) = self.process.try_wait().unwrap() {
-                let mut logs = String::new();
-                std::io::Read::read_to_string(&mut self.process.stderr.take().unwrap(), &mut logs)
-                    .unwrap();
-                return (status, logs);
+                if let Some(reader) = self.log_reader.take() {
+                    reader.join().unwrap();
+                }
+                return (status, self.logs());
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        self.process.kill().unwrap();
-        panic!("the server did not stop within {limit:?} of SIGTERM");
+        panic!("the server did not stop within {limit:?}:\n{}", self.logs());
+    }
+}
+
+impl Drop for ServedBinary {
+    /// A test that failed half-way leaves no server behind.
+    fn drop(&mut self) {
+        if matches!(self.process.try_wait(), Ok(None)) {
+            let _ = self.process.kill();
+            let _ = self.process.wait();
+        }
     }
 }
 

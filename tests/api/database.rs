@@ -7,7 +7,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 use tokio_postgres::Client as AdminClient;
 
-use crate::support::{Client, Reply, TestApp};
+use crate::support::{Client, Reply, TableLock, TestApp};
 
 #[tokio::test]
 async fn statements_are_cut_at_the_statement_timeout() {
@@ -164,4 +164,23 @@ async fn a_connection_terminated_mid_request_is_unavailable_and_the_next_request
     restore_post_inserts(&admin).await;
     assert!(create_post(&alice).await.data()["createPost"]["id"].is_string());
     assert_eq!(stored_posts(&admin).await, 1);
+}
+
+#[tokio::test]
+async fn a_lock_not_granted_within_the_statement_timeout_is_unavailable() {
+    let app = TestApp::builder()
+        .with_env("DATABASE_STATEMENT_TIMEOUT_MS", "300")
+        .start()
+        .await;
+    let alice = app.signed_in("alice").await;
+    let lock = TableLock::take(&app.database.url, "posts").await;
+
+    let started = Instant::now();
+    let reply = create_post(&alice).await;
+
+    assert!(started.elapsed() < Duration::from_secs(3));
+    assert_eq!(reply.status, StatusCode::OK, "{:#}", reply.body);
+    reply.assert_error("SERVICE_UNAVAILABLE", None);
+    lock.release().await;
+    assert!(create_post(&alice).await.data()["createPost"]["id"].is_string());
 }

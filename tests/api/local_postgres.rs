@@ -19,7 +19,7 @@ use crate::cli::{ServedBinary, posts_request};
 use crate::support::tls_postgres::folder_postgres_can_reach;
 
 /// A temporary folder the cluster's system user can reach when the tests run as root.
-fn temporary_folder() -> TempDir {
+pub(crate) fn temporary_folder() -> TempDir {
     folder_postgres_can_reach("festapi-local-postgres-")
 }
 
@@ -125,7 +125,7 @@ async fn with_no_server_answering_a_private_cluster_serves_and_the_last_user_sto
 }
 
 /// Runs a cluster operation, which waits on PostgreSQL's programs, off the async threads.
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     operation: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
 ) -> T {
     tokio::task::spawn_blocking(operation)

@@ -1,6 +1,8 @@
 //! TLS to PostgreSQL as `sslmode` and `sslrootcert` in `DATABASE_URL` ask, against private
 //! PostgreSQL servers with certificates made by the test.
 
+use std::time::{Duration, Instant};
+
 use festapi::db::{self, migrations};
 use serde_json::json;
 
@@ -175,6 +177,28 @@ async fn require_refuses_a_server_without_tls_and_prefer_falls_back_to_plain() {
              does not accept TLS connections, and sslmode=require allows no plain one",
             postgres.port
         )
+    );
+
+    // serve retries while PostgreSQL cannot be reached, but not past a refusal like this one.
+    let started = Instant::now();
+    let output = festapi(
+        &["serve"],
+        &[
+            ("DATABASE_URL", &require),
+            ("FESTAPI_ADDR", "127.0.0.1:0"),
+            ("DATABASE_CONNECT_TIMEOUT_SECONDS", "60"),
+        ],
+    );
+    let message = stderr(&output);
+    assert!(!output.status.success(), "{message}");
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "gave up after {:?}: {message}",
+        started.elapsed()
+    );
+    assert!(
+        message.contains("the server does not accept TLS connections"),
+        "{message}"
     );
 
     // prefer is the default.

@@ -152,6 +152,17 @@ fn find_test_server() -> String {
     url
 }
 
+/// The TCP address of the test server.
+pub(crate) fn server_address() -> std::net::SocketAddr {
+    let url = url::Url::parse(&server_url()).expect("TEST_DATABASE_URL is a URL");
+    let host = url.host_str().expect("TEST_DATABASE_URL names a host");
+    let port = url.port().unwrap_or(5432);
+    std::net::ToSocketAddrs::to_socket_addrs(&(host, port))
+        .ok()
+        .and_then(|mut addresses| addresses.next())
+        .expect("TEST_DATABASE_URL's host resolves")
+}
+
 /// The connection URL of database `name` on the test server.
 pub(crate) fn url_for(name: &str) -> String {
     let mut url = url::Url::parse(&server_url()).expect("TEST_DATABASE_URL is a URL");

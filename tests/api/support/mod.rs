@@ -3,6 +3,7 @@
 
 pub(crate) mod chromium;
 pub(crate) mod database;
+pub(crate) mod forwarder;
 pub(crate) mod identity_provider;
 pub(crate) mod logs;
 pub(crate) mod otlp;
@@ -16,6 +17,7 @@ use festapi::config::Config;
 use festapi::db::models::UserRow;
 use festapi::domain::sessions::{self, SignIn, SignedIn};
 use festapi::domain::users::{self, LOCAL_PROVIDER};
+use festapi::lifecycle::Phase;
 use festapi::{AppState, http};
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
@@ -23,6 +25,7 @@ use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
 pub(crate) use database::{TableLock, TestDatabase, url_for};
+pub(crate) use forwarder::Forwarder;
 pub(crate) use logs::{ErrorLog, JsonLog};
 
 /// The signing secret of test servers.
@@ -73,6 +76,14 @@ impl TestAppBuilder {
         TestApp::start_on(database, self.settings).await
     }
 
+    /// Starts the server on a freshly migrated database that it reaches through `forwarder`.
+    pub(crate) async fn start_through(mut self, forwarder: &Forwarder) -> TestApp {
+        let database = Arc::new(TestDatabase::migrated().await);
+        self.settings
+            .insert("DATABASE_URL".to_owned(), forwarder.url_for(&database.name));
+        TestApp::start_on(database, self.settings).await
+    }
+
     /// Starts the server on the database of `other`, as a differently configured replica.
     pub(crate) async fn start_beside(self, other: &TestApp) -> TestApp {
         TestApp::start_on(Arc::clone(&other.database), self.settings).await
@@ -120,8 +131,10 @@ impl TestApp {
         let config = Config::from_lookup(|name| env.get(name).cloned()).expect("a valid config");
 
         let state = AppState::new(&config).expect("the application state");
-        // As `festapi serve` does before it listens; one that cannot be reached stays not ready.
+        // As `festapi serve` does once the database is ready; a provider that cannot be reached
+        // stays not ready.
         state.providers.load().await;
+        state.lifecycle.enter(Phase::Serving);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("a free port");
