@@ -210,3 +210,21 @@ async fn require_refuses_a_server_without_tls_and_prefer_falls_back_to_plain() {
         drop(app);
     }
 }
+
+#[tokio::test]
+async fn allow_turns_to_tls_when_the_server_refuses_a_plain_connection() {
+    let postgres = TlsPostgres::with_certificate_for(&["localhost"]);
+    postgres.refuse_plain_connections().await;
+
+    let error = refusal(&postgres.url("127.0.0.1", "sslmode=disable")).await;
+    assert!(
+        error.contains("(sslmode=disable): db error: FATAL: pg_hba.conf rejects connection")
+            && error.contains("no encryption"),
+        "{error}"
+    );
+
+    let allow = postgres.url("127.0.0.1", "sslmode=allow");
+    prepare(&allow).await.unwrap();
+    let _app = app_serving_graphql(&allow).await;
+    assert_pool_encrypted(&postgres, true).await;
+}

@@ -49,7 +49,7 @@ pub(crate) struct TlsPostgres {
     /// speaks TLS.
     pub authority_file: PathBuf,
     /// Stops the server when dropped, before its folder goes.
-    _lease: ClusterLease,
+    lease: ClusterLease,
     folder: TempDir,
 }
 
@@ -99,7 +99,7 @@ impl TlsPostgres {
         Self {
             port,
             authority_file,
-            _lease: lease,
+            lease,
             folder,
         }
     }
@@ -127,20 +127,28 @@ impl TlsPostgres {
         format!("sslrootcert={}", self.authority_file.display())
     }
 
-    /// Whether each connection the server runs under `application_name` is encrypted, asked
-    /// over a plain connection of the test's own.
-    pub(crate) async fn encryption_of(&self, application_name: &str) -> Vec<bool> {
-        let (client, connection) = tokio_postgres::connect(
-            &format!(
-                "postgres://postgres@127.0.0.1:{}/postgres?sslmode=disable",
-                self.port
-            ),
-            tokio_postgres::NoTls,
+    /// Makes the server refuse plain TCP connections (`hostnossl ... reject` in
+    /// `pg_hba.conf`), as a server that insists on TLS does.
+    pub(crate) async fn refuse_plain_connections(&self) {
+        let administrator = self.administrator().await;
+        let rules = "local all all trust\n\
+                     hostssl all all 127.0.0.1/32 trust\n\
+                     hostnossl all all 127.0.0.1/32 reject\n";
+        std::fs::write(
+            self.lease.cluster().data_folder().join("pg_hba.conf"),
+            rules,
         )
-        .await
         .unwrap();
-        tokio::spawn(connection);
-        client
+        administrator
+            .batch_execute("SELECT pg_reload_conf()")
+            .await
+            .unwrap();
+    }
+
+    /// Whether each connection the server runs under `application_name` is encrypted.
+    pub(crate) async fn encryption_of(&self, application_name: &str) -> Vec<bool> {
+        self.administrator()
+            .await
             .query(
                 "SELECT ssl FROM pg_stat_ssl JOIN pg_stat_activity USING (pid) \
                  WHERE application_name = $1",
@@ -151,6 +159,23 @@ impl TlsPostgres {
             .iter()
             .map(|row| row.get(0))
             .collect()
+    }
+
+    /// A connection of the test's own to the server, plain unless the server refuses that.
+    async fn administrator(&self) -> tokio_postgres::Client {
+        let connector = festapi::db::connector::Connector::new(&format!(
+            "postgres://postgres@127.0.0.1:{}/postgres?sslmode=allow",
+            self.port
+        ))
+        .unwrap();
+        let Ok((client, connection)) = connector.connect().await else {
+            panic!(
+                "the test's own connection to the server on port {}",
+                self.port
+            );
+        };
+        tokio::spawn(connection);
+        client
     }
 }
 
