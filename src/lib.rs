@@ -11,9 +11,11 @@
 //! [`config`] reads the settings once at start-up, [`state`] bundles what every request needs,
 //! [`rate_limit`] counts requests per client and user, [`metrics`] counts what the server does
 //! for Prometheus, [`error`] holds the one error type
-//! requests answer with, and [`server`] wires it all together.
+//! requests answer with, and [`server`] wires it all together. [`backup`] dumps and restores
+//! the database for operators.
 
 pub mod auth;
+pub mod backup;
 pub mod config;
 pub mod db;
 pub mod domain;

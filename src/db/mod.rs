@@ -6,6 +6,7 @@
 //! forever, and the pool has a wait timeout, so a request never hangs waiting for one.
 
 pub mod auth_flows;
+pub mod catalog;
 mod errors;
 pub mod identities;
 pub mod ids;

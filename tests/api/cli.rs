@@ -8,7 +8,9 @@ use serde_json::json;
 use crate::support::otlp::OtlpReceiver;
 use crate::support::{TableLock, TestApp, TestDatabase};
 
-fn festapi(args: &[&str], env: &[(&str, &str)]) -> Output {
+/// Runs the `festapi` binary with `args` and no environment but `PATH` and `env`, outside the
+/// repository so that no `.env` file is read.
+pub(crate) fn festapi(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_festapi"));
     command
         .args(args)
@@ -22,7 +24,8 @@ fn festapi(args: &[&str], env: &[(&str, &str)]) -> Output {
     command.output().expect("the festapi binary runs")
 }
 
-fn stderr(output: &Output) -> String {
+/// What a run wrote to standard error.
+pub(crate) fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
