@@ -50,7 +50,10 @@ impl Progress {
     pub(super) fn table(&mut self, table: &str) {
         self.started += 1;
         match &self.bar {
-            Some(bar) => bar.set_position(self.started.min(self.tables)),
+            Some(bar) => {
+                bar.set_position(self.started.min(self.tables));
+                bar.set_message(format!("{} {table}", self.verb));
+            }
             None => eprintln!(
                 "{} {table} ({}/{})",
                 self.verb,
