@@ -5,6 +5,8 @@ use anyhow::Context as _;
 use secrecy::{ExposeSecret as _, SecretString};
 use tokio::process::Command;
 
+use crate::config::FILE_SETTINGS;
+
 /// What stands in for a password in anything printed.
 const REDACTED: &str = "[redacted]";
 
@@ -70,6 +72,10 @@ impl ToolConnection {
     /// and, when the URL has a password, `PGPASSWORD`. `application_name` names the tool's
     /// session in `pg_stat_activity` unless the URL names it.
     pub(super) fn apply(&self, command: &mut Command, application_name: &str) {
+        // The tool needs none of FestAPI's secrets, `DATABASE_URL` with its password included.
+        for (setting, _) in FILE_SETTINGS {
+            command.env_remove(setting);
+        }
         command
             .arg(format!("--dbname={}", self.url_without_password))
             .env("PGAPPNAME", application_name);
@@ -131,6 +137,8 @@ impl Redactor {
 mod tests {
     use super::*;
 
+    /// The arguments `apply` adds, and its changes to the environment: `NAME=value` for a
+    /// variable set, `-NAME` for one removed.
     fn arguments_and_environment(connection: &ToolConnection) -> (Vec<String>, Vec<String>) {
         let mut command = Command::new("pg_dump");
         connection.apply(&mut command, "festapi backup");
@@ -141,12 +149,9 @@ mod tests {
             .collect();
         let environment = command
             .get_envs()
-            .map(|(name, value)| {
-                format!(
-                    "{}={}",
-                    name.to_string_lossy(),
-                    value.unwrap_or_default().to_string_lossy()
-                )
+            .map(|(name, value)| match value {
+                Some(value) => format!("{}={}", name.to_string_lossy(), value.to_string_lossy()),
+                None => format!("-{}", name.to_string_lossy()),
             })
             .collect();
         (arguments, environment)
@@ -167,6 +172,12 @@ mod tests {
             ]
         );
         assert!(environment.contains(&"PGPASSWORD=s@cret/pw".to_owned()));
+        for secret in ["DATABASE_URL", "JWT_SECRET"] {
+            assert!(
+                environment.contains(&format!("-{secret}")),
+                "{secret} is removed from the tool's environment: {environment:?}"
+            );
+        }
         assert_eq!(
             connection.describe(),
             "database \"festapi\" on db.internal:5433"
