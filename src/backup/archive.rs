@@ -30,7 +30,8 @@ impl ArchiveContents {
         let listing = pg_restore
             .run(list, &redactor, &mut |_| {})
             .await
-            .with_context(|| format!("{} is not a readable pg_dump archive", file.display()))?;
+            .with_context(|| format!("{} is not a readable pg_dump archive", file.display()))?
+            .stdout;
         let tables = tables_with_data(&String::from_utf8_lossy(&listing));
         if !tables
             .iter()
@@ -50,7 +51,8 @@ impl ArchiveContents {
         let script = pg_restore
             .run(data, &redactor, &mut |_| {})
             .await
-            .with_context(|| format!("reading the migrations recorded in {}", file.display()))?;
+            .with_context(|| format!("reading the migrations recorded in {}", file.display()))?
+            .stdout;
         Ok(Self {
             tables,
             migrations: first_column_of_copy(&String::from_utf8_lossy(&script)),

@@ -32,7 +32,7 @@ use crate::db::{self, migrations};
 use archive::{ArchiveContents, MIGRATIONS_TABLE};
 use connection::ToolConnection;
 use progress::Progress;
-use tools::{MajorVersion, Tool, ToolLine, table_of_step};
+use tools::{MajorVersion, Tool, ToolOutput, table_of_step};
 
 /// The `--verbose` step with which `pg_dump` starts on a table's rows.
 const DUMP_TABLE_STEP: &str = "dumping contents of table ";
@@ -171,20 +171,21 @@ async fn run_backup(
         .arg(&partial.path);
     connection.apply(&mut command, "festapi backup");
     let mut progress = Progress::start("dumping", tables.len());
-    let mut on_line = |line: ToolLine<'_>| follow(&mut progress, line, DUMP_TABLE_STEP);
+    let mut on_step = |step: &str| follow(&mut progress, step, DUMP_TABLE_STEP);
     let dumped = tokio::select! {
-        dumped = pg_dump.run(command, connection.redactor(), &mut on_line) => dumped,
+        dumped = pg_dump.run(command, connection.redactor(), &mut on_step) => dumped,
         _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
     };
     progress.finish();
     catalog.close().await;
-    dumped.with_context(|| {
+    let dumped = dumped.with_context(|| {
         format!(
             "backing up {} into {}; nothing was written",
             connection.describe(),
             file.display()
         )
     })?;
+    show_warnings(&dumped);
 
     let bytes = partial.keep_as(file)?;
     Ok(BackupSummary {
@@ -266,18 +267,19 @@ async fn run_restore(
     connection.apply(&mut command, "festapi restore");
     let mut progress = Progress::start("restoring", archive.tables.len());
     let restored = pg_restore
-        .run(command, connection.redactor(), &mut |line| {
-            follow(&mut progress, line, RESTORE_TABLE_STEP);
+        .run(command, connection.redactor(), &mut |step| {
+            follow(&mut progress, step, RESTORE_TABLE_STEP);
         })
         .await;
     progress.finish();
-    restored.with_context(|| {
+    let restored = restored.with_context(|| {
         format!(
             "restoring {} into {}; the restore runs in one transaction, so nothing of it stayed",
             file.display(),
             connection.describe()
         )
     })?;
+    show_warnings(&restored);
 
     let applied_migrations = if pending.is_empty() {
         Vec::new()
@@ -372,24 +374,31 @@ fn migrations_to_apply(recorded: &[String], embedded: &[String]) -> anyhow::Resu
         .collect())
 }
 
-/// `public.users (3 rows), public.posts (0 rows)`.
+/// `public.users (1 row), public.posts (0 rows)`.
 fn describe_tables(tables: &[&TableRows]) -> String {
     tables
         .iter()
-        .map(|table| format!("{} ({} rows)", table.qualified_name(), table.rows))
+        .map(|table| {
+            let rows = if table.rows == 1 { "row" } else { "rows" };
+            format!("{} ({} {rows})", table.qualified_name(), table.rows)
+        })
         .collect::<Vec<_>>()
         .join(", ")
 }
 
-/// Moves `progress` along with what a tool reports: a table started with `table_step`, another
-/// step, or a diagnostic worth showing now.
-fn follow(progress: &mut Progress, line: ToolLine<'_>, table_step: &str) {
-    match line {
-        ToolLine::Step(step) => match table_of_step(step, table_step) {
-            Some(table) => progress.table(table),
-            None => progress.step(step),
-        },
-        ToolLine::Diagnostic(text) => progress.note(text),
+/// Moves `progress` along with a step a tool reports: a table started with `table_step`, or
+/// another step.
+fn follow(progress: &mut Progress, step: &str, table_step: &str) {
+    match table_of_step(step, table_step) {
+        Some(table) => progress.table(table),
+        None => progress.step(step),
+    }
+}
+
+/// Shows the warnings of a tool that succeeded, once its progress is off the screen.
+fn show_warnings(output: &ToolOutput) {
+    for line in &output.diagnostics {
+        eprintln!("{line}");
     }
 }
 

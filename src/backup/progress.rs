@@ -63,14 +63,6 @@ impl Progress {
         }
     }
 
-    /// Shows `line` (a warning, say) without disturbing the bar.
-    pub(super) fn note(&self, line: &str) {
-        match &self.bar {
-            Some(bar) => bar.println(line),
-            None => eprintln!("{line}"),
-        }
-    }
-
     /// Removes the bar, so the summary is printed on a clean line.
     pub(super) fn finish(self) {
         if let Some(bar) = self.bar {

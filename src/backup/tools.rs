@@ -137,15 +137,15 @@ impl Tool {
         command
     }
 
-    /// Runs `command` (made by [`Tool::command`]) to its end. Each line the tool writes to
-    /// standard error, with the password redacted, goes to `on_line`; a failure's message
-    /// quotes the tool's errors. Returns what it wrote to standard output.
+    /// Runs `command` (made by [`Tool::command`]) to its end. Each `--verbose` step the tool
+    /// reports goes to `on_step`; its other lines on standard error (errors, warnings and their
+    /// details), with the password redacted, are quoted by a failure's message, or returned.
     pub(super) async fn run(
         &self,
         mut command: Command,
         redactor: &Redactor,
-        on_line: &mut dyn FnMut(ToolLine<'_>),
-    ) -> anyhow::Result<Vec<u8>> {
+        on_step: &mut dyn FnMut(&str),
+    ) -> anyhow::Result<ToolOutput> {
         let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -166,11 +166,10 @@ impl Tool {
             .with_context(|| format!("reading what {} reports", self.name))?
         {
             let line = redactor.redact(&line);
-            let classified = ToolLine::classify(self.name, &line);
-            if let ToolLine::Diagnostic(text) = classified {
-                diagnostics.push(text.to_owned());
+            match ToolLine::classify(self.name, &line) {
+                ToolLine::Step(step) => on_step(step),
+                ToolLine::Diagnostic(text) => diagnostics.push(text.to_owned()),
             }
-            on_line(classified);
         }
         let status = child
             .wait()
@@ -183,13 +182,25 @@ impl Tool {
         if !status.success() {
             return Err(failure(self.name, status, &diagnostics));
         }
-        Ok(stdout)
+        Ok(ToolOutput {
+            stdout,
+            diagnostics,
+        })
     }
+}
+
+/// What a tool that succeeded wrote.
+#[derive(Debug, Clone, Default)]
+pub(super) struct ToolOutput {
+    /// Its standard output.
+    pub(super) stdout: Vec<u8>,
+    /// Its warnings and their details, from standard error.
+    pub(super) diagnostics: Vec<String>,
 }
 
 /// A line a tool wrote to standard error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum ToolLine<'line> {
+enum ToolLine<'line> {
     /// What `--verbose` reports doing, without the tool's name: `dumping contents of table
     /// "public.users"`.
     Step(&'line str),

@@ -306,6 +306,39 @@ async fn restore_refuses_a_database_holding_festapi_tables_and_changes_nothing()
 }
 
 #[tokio::test]
+async fn a_restore_that_fails_midway_leaves_the_database_as_it_was() {
+    let source = TestApp::new().await;
+    source
+        .signed_in("ada")
+        .await
+        .create_post("From the backup", "Old.")
+        .await;
+    let folder = BackupFolder::new();
+    let archive = folder.file("festapi.dump");
+    succeeds(&["backup", &archive], &source.database.url);
+    let target = TestApp::new().await;
+    target
+        .signed_in("grace")
+        .await
+        .create_post("Current", "New.")
+        .await;
+    // A table of someone else's that needs `posts`: dropping `posts` to replace it fails, after
+    // the restore has already dropped and recreated other objects.
+    execute(
+        &target.database.url,
+        "CREATE TABLE bookmarks (post_id text PRIMARY KEY REFERENCES posts (id))",
+    )
+    .await;
+    let before = every_row(&target.database.url).await;
+
+    let error = fails(&["restore", "--force", &archive], &target.database.url);
+
+    assert!(error.contains("pg_restore failed"), "{error}");
+    assert!(error.contains("nothing of it stayed"), "{error}");
+    assert_eq!(every_row(&target.database.url).await, before);
+}
+
+#[tokio::test]
 async fn backup_refuses_to_replace_a_file_unless_forced() {
     let app = TestApp::new().await;
     let folder = BackupFolder::new();
