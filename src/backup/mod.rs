@@ -153,10 +153,7 @@ async fn run_backup(
     }
     let partial = PartialFile::create(file)?;
 
-    let catalog = CatalogConnection::open(database_url)
-        .await
-        .map_err(CatalogError::into_anyhow)
-        .with_context(|| format!("connecting to {}", connection.describe()))?;
+    let catalog = open_catalog(database_url, connection).await?;
     pg_dump.ensure_supports(MajorVersion::from_version_num(
         catalog.server_version_num().await?,
     ))?;
@@ -288,10 +285,7 @@ async fn run_restore(
             .await
             .context("migrating the restored database to this build's schema")?
     };
-    let catalog = CatalogConnection::open(database_url)
-        .await
-        .map_err(CatalogError::into_anyhow)
-        .with_context(|| format!("connecting to {}", connection.describe()))?;
+    let catalog = open_catalog(database_url, connection).await?;
     let restored_tables = catalog.tables().await?;
     catalog.close().await;
     let rows = restored_tables
@@ -321,7 +315,6 @@ struct Target {
 
 impl Target {
     async fn inspect(database_url: &str, connection: &ToolConnection) -> anyhow::Result<Self> {
-        let connecting = || format!("connecting to {}", connection.describe());
         let (catalog, exists) = match CatalogConnection::open(database_url).await {
             Ok(catalog) => (catalog, true),
             Err(CatalogError::NoSuchDatabase) => (
@@ -337,7 +330,9 @@ impl Target {
                     })?,
                 false,
             ),
-            Err(CatalogError::Other(error)) => return Err(error.context(connecting())),
+            Err(CatalogError::Other(error)) => {
+                return Err(error.context(format!("connecting to {}", connection.describe())));
+            }
         };
         let server = MajorVersion::from_version_num(catalog.server_version_num().await?);
         let tables = if exists {
@@ -348,6 +343,17 @@ impl Target {
         catalog.close().await;
         Ok(Self { server, tables })
     }
+}
+
+/// A catalog connection to the database, or an error naming the database.
+async fn open_catalog(
+    database_url: &str,
+    connection: &ToolConnection,
+) -> anyhow::Result<CatalogConnection> {
+    CatalogConnection::open(database_url)
+        .await
+        .map_err(CatalogError::into_anyhow)
+        .with_context(|| format!("connecting to {}", connection.describe()))
 }
 
 /// The migrations of this build that a database which recorded `recorded` lacks; refuses a
