@@ -12,9 +12,10 @@
 //! [`rate_limit`] counts requests per client and user, [`metrics`] counts what the server does
 //! for Prometheus, [`error`] holds the one error type requests answer with, [`lifecycle`]
 //! tracks whether the instance is starting, serving or stopping, and [`server`] wires it all
-//! together.
+//! together. [`backup`] dumps and restores the database for operators.
 
 pub mod auth;
+pub mod backup;
 pub mod config;
 pub mod db;
 pub mod domain;

@@ -1,9 +1,10 @@
-//! The `festapi` command: serve the API, manage migrations, print the schema, issue tokens, and
-//! check a running server's readiness.
+//! The `festapi` command: serve the API, manage migrations, print the schema, issue tokens,
+//! check a running server's readiness, and back the database up and restore it.
 
 #![expect(clippy::print_stdout, reason = "a command line prints its results")]
 
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -13,7 +14,7 @@ use festapi::config::{self, Config};
 use festapi::db::migrations;
 use festapi::domain::sessions::{self, SignIn};
 use festapi::domain::users::{self, LOCAL_PROVIDER};
-use festapi::{graphql, server, telemetry};
+use festapi::{backup, graphql, server, telemetry};
 
 /// FestAPI: a GraphQL API for users and posts, backed by PostgreSQL.
 ///
@@ -45,6 +46,25 @@ enum Command {
     /// Ask the server listening on `FESTAPI_ADDR` on this host whether it is ready (`/readyz`);
     /// exit 0 when it answers 200 within two seconds, 1 otherwise. For container health checks.
     Healthcheck,
+    /// Back the database up into FILE, a pg_dump archive (custom format), with the pg_dump found
+    /// on PATH. Prints a summary: tables, rows, bytes and seconds.
+    Backup {
+        /// The archive to write; an existing file is replaced only with --force.
+        file: PathBuf,
+        /// Replace FILE if it exists.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Restore the database from FILE, an archive `festapi backup` wrote, with the pg_restore
+    /// found on PATH: create the database if needed, restore in one transaction, then apply
+    /// this build's pending migrations. Refuses a database that already holds FestAPI tables.
+    Restore {
+        /// The archive to restore.
+        file: PathBuf,
+        /// Drop the FestAPI tables the database holds and replace them with the backup's.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -114,13 +134,27 @@ async fn run_command(command: Command) -> anyhow::Result<()> {
         }
         // A probe asks the server; it never looks for a database of its own.
         Command::Healthcheck => return healthcheck().await,
-        Command::Serve | Command::Migrate { .. } | Command::Token { .. } => {}
+        Command::Serve
+        | Command::Migrate { .. }
+        | Command::Backup { .. }
+        | Command::Restore { .. }
+        | Command::Token { .. } => {}
     }
     let (config, local_postgres) = server::find_database(load_config()?).await?;
     let outcome = match command {
         Command::Schema | Command::Healthcheck => Ok(()),
         Command::Serve => server::serve(config).await,
         Command::Migrate { action } => migrate(action, &config).await,
+        Command::Backup { file, force } => {
+            let summary = backup::backup(&config.database, &file, force).await?;
+            println!("{summary}");
+            Ok(())
+        }
+        Command::Restore { file, force } => {
+            let summary = backup::restore(&config.database, &file, force).await?;
+            println!("{summary}");
+            Ok(())
+        }
         Command::Token {
             action:
                 TokenAction::Issue {

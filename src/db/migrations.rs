@@ -125,6 +125,15 @@ pub fn embedded_count() -> anyhow::Result<usize> {
     Ok(embedded_names()?.len())
 }
 
+/// The version of every embedded migration, oldest first, as the database records it
+/// (`20261125000001` for `2026-11-25-000001_create_users`).
+pub fn embedded_versions() -> anyhow::Result<Vec<String>> {
+    Ok(embedded_names()?
+        .into_iter()
+        .map(|(version, _)| version.to_string())
+        .collect())
+}
+
 /// The version and full name of every embedded migration, oldest first.
 fn embedded_names() -> anyhow::Result<Vec<(MigrationVersion<'static>, String)>> {
     let migrations = MigrationSource::<diesel::pg::Pg>::migrations(&MIGRATIONS)

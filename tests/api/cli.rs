@@ -10,7 +10,8 @@ use tokio_postgres::NoTls;
 use crate::support::otlp::OtlpReceiver;
 use crate::support::{TableLock, TestApp, TestDatabase};
 
-/// Runs the binary with `args` and only the environment `env` (and `PATH`).
+/// Runs the `festapi` binary with `args` and no environment but `PATH` and `env`, outside the
+/// repository so that no `.env` file is read.
 pub(crate) fn festapi(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_festapi"));
     command
@@ -25,7 +26,7 @@ pub(crate) fn festapi(args: &[&str], env: &[(&str, &str)]) -> Output {
     command.output().expect("the festapi binary runs")
 }
 
-/// What a run of the binary wrote to standard error.
+/// What a run wrote to standard error.
 pub(crate) fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }

@@ -11,6 +11,7 @@ mod support;
 
 mod accounts;
 mod auth;
+mod backup;
 mod browser;
 mod browser_sign_in;
 mod cli;

@@ -94,25 +94,25 @@ impl TestDatabase {
 
 impl Drop for TestDatabase {
     fn drop(&mut self) {
-        let name = self.name.clone();
-        // Drop runs outside any async context guarantee: use a runtime of its own.
-        let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("a runtime to drop the test database");
-            runtime.block_on(async {
-                admin_client()
-                    .await
-                    .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-                    .await
-            })
-        })
-        .join();
-        if let Ok(Err(error)) = dropped {
+        let statement = format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name);
+        if let Err(error) = execute_from_drop(statement) {
             eprintln!("could not drop test database {}: {error}", self.name);
         }
     }
+}
+
+/// Runs `statement` on the test server's maintenance database, from a `Drop` implementation:
+/// drop runs outside any async context guarantee, so this uses a runtime of its own.
+pub(crate) fn execute_from_drop(statement: String) -> Result<(), tokio_postgres::Error> {
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime to clean up with");
+        runtime.block_on(async { admin_client().await.batch_execute(&statement).await })
+    })
+    .join()
+    .expect("the clean-up thread")
 }
 
 fn server_url() -> String {
