@@ -10,8 +10,8 @@
 //!
 //! [`config`] reads the settings once at start-up, [`state`] bundles what every request needs,
 //! [`rate_limit`] counts requests per client and user, [`metrics`] counts what the server does
-//! for Prometheus, [`error`] holds the one error type
-//! requests answer with, and [`server`] wires it all together.
+//! for Prometheus, [`progress`] shows how far long commands have got, [`error`] holds the one
+//! error type requests answer with, and [`server`] wires it all together.
 
 pub mod auth;
 pub mod config;
@@ -21,6 +21,7 @@ pub mod error;
 pub mod graphql;
 pub mod http;
 pub mod metrics;
+pub mod progress;
 pub mod rate_limit;
 pub mod server;
 pub mod state;

@@ -19,6 +19,7 @@ mod container;
 mod database;
 mod hardening;
 mod http;
+mod import;
 mod input;
 mod metrics;
 mod migrations;
