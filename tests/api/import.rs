@@ -207,6 +207,12 @@ async fn every_record_of_a_valid_dump_lands_with_its_exact_fields() {
         "{run:?}"
     );
 
+    // Standard error is no terminal here: progress comes as plain lines.
+    assert!(
+        run.stderr.lines().any(|line| line == "posts: 17/17"),
+        "{run:?}"
+    );
+
     let dump = fixture(SAMPLE);
     let users = stored_users(&database).await;
     assert_eq!(users.len(), 6);
@@ -285,6 +291,25 @@ async fn every_record_of_a_valid_dump_lands_with_its_exact_fields() {
     }
     assert_eq!(posts["post_maxlength01"][0].chars().count(), 200);
     assert_eq!(posts["post_maxlength01"][1].chars().count(), 10_000);
+}
+
+#[tokio::test]
+async fn zone_less_timestamps_are_utc_whatever_the_time_zones_of_machine_and_database() {
+    let database = database_away_from_utc().await;
+    let mut dump = fixture(SAMPLE);
+    dump["users"]["user1@icloud.com"]["created_at"] = "2024-01-06T12:07:00.050631".into();
+    dump["users"]["user1@icloud.com"]["updated_at"] = "2024-01-06T23:59:59".into();
+    dump["posts"]["post_12bd4acefaec"]["created_at"] = "2024-01-07T00:30:00.5".into();
+
+    // The binary runs with TZ=Asia/Seoul, the database's sessions in America/New_York.
+    let run = import(&database, &["-"], Some(&serde_json::to_vec(&dump).unwrap()));
+
+    assert!(run.success, "{run:?}");
+    let user = &stored_users(&database).await["apple_798935572"];
+    assert_eq!(user[6].as_deref(), Some("2024-01-06T12:07:00.050631"));
+    assert_eq!(user[7].as_deref(), Some("2024-01-06T23:59:59.000000"));
+    let post = &stored_posts(&database).await["post_12bd4acefaec"];
+    assert_eq!(post[3], "2024-01-07T00:30:00.500000");
 }
 
 #[tokio::test]
