@@ -5,7 +5,7 @@
 
 use std::io::Read as _;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 use std::time::Instant;
@@ -245,11 +245,7 @@ async fn issue_token(
 }
 
 /// Imports the dump in `file` (`-`: standard input), then prints what became of every record.
-async fn import_dump(
-    config: &Config,
-    file: &PathBuf,
-    options: ImportOptions,
-) -> anyhow::Result<()> {
+async fn import_dump(config: &Config, file: &Path, options: ImportOptions) -> anyhow::Result<()> {
     let started = Instant::now();
     let bytes = if file.as_os_str() == "-" {
         let mut bytes = Vec::new();
