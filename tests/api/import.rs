@@ -313,6 +313,27 @@ async fn zone_less_timestamps_are_utc_whatever_the_time_zones_of_machine_and_dat
 }
 
 #[tokio::test]
+async fn e_mail_addresses_keep_their_case() {
+    let database = TestDatabase::migrated().await;
+    let mut dump = fixture(SAMPLE);
+    let users = dump["users"].as_object_mut().unwrap();
+    let mut user = users.remove("user3@kakao.com").unwrap();
+    user["email"] = "Min.Jun@Kakao.COM".into();
+    users.insert("Min.Jun@Kakao.COM".to_owned(), user);
+    for post in dump["posts"].as_object_mut().unwrap().values_mut() {
+        if post["author_email"] == "user3@kakao.com" {
+            post["author_email"] = "Min.Jun@Kakao.COM".into();
+        }
+    }
+
+    let run = import(&database, &["-"], Some(&serde_json::to_vec(&dump).unwrap()));
+
+    assert!(run.success, "{run:?}");
+    let stored = &stored_users(&database).await["kakao_1076787301"];
+    assert_eq!(stored[0].as_deref(), Some("Min.Jun@Kakao.COM"));
+}
+
+#[tokio::test]
 async fn the_api_serves_imported_users_and_posts() {
     let database = TestDatabase::migrated().await;
     assert!(import_fixture(&database, SAMPLE, &[]).success);
