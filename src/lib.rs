@@ -10,9 +10,10 @@
 //!
 //! [`config`] reads the settings once at start-up, [`state`] bundles what every request needs,
 //! [`rate_limit`] counts requests per client and user, [`metrics`] counts what the server does
-//! for Prometheus, [`error`] holds the one error type requests answer with, [`lifecycle`]
-//! tracks whether the instance is starting, serving or stopping, and [`server`] wires it all
-//! together. [`backup`] dumps and restores the database for operators.
+//! for Prometheus, [`progress`] shows how far long commands have got, [`error`] holds the one
+//! error type requests answer with, [`lifecycle`] tracks whether the instance is starting,
+//! serving or stopping, and [`server`] wires it all together. [`backup`] dumps and restores the
+//! database for operators.
 
 pub mod auth;
 pub mod backup;
@@ -24,6 +25,7 @@ pub mod graphql;
 pub mod http;
 pub mod lifecycle;
 pub mod metrics;
+pub mod progress;
 pub mod rate_limit;
 pub mod server;
 pub mod state;

@@ -1,19 +1,25 @@
 //! The `festapi` command: serve the API, manage migrations, print the schema, issue tokens,
-//! check a running server's readiness, and back the database up and restore it.
+//! check a running server's readiness, back the database up and restore it, and import the
+//! old service's data.
 
 #![expect(clippy::print_stdout, reason = "a command line prints its results")]
 
+use std::io::Read as _;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
+use std::time::Instant;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use festapi::config::{self, Config};
+use festapi::db::Database;
 use festapi::db::migrations;
+use festapi::domain::import::{self, ImportOptions, ImportReport};
 use festapi::domain::sessions::{self, SignIn};
 use festapi::domain::users::{self, LOCAL_PROVIDER};
+use festapi::progress::Progress;
 use festapi::{backup, graphql, server, telemetry};
 
 /// FestAPI: a GraphQL API for users and posts, backed by PostgreSQL.
@@ -64,6 +70,23 @@ enum Command {
         /// Drop the FestAPI tables the database holds and replace them with the backup's.
         #[arg(long)]
         force: bool,
+    },
+    /// Import a JSON dump of the Python service: its users (with their sign-in identities) and
+    /// posts, in one transaction. Every record is checked first; any problem stops the import
+    /// before anything is written. Records already stored alike are left; records stored
+    /// otherwise are conflicts, left as they are (exit 1). Tokens are not carried over.
+    Import {
+        /// The dump to read; `-` reads standard input.
+        file: PathBuf,
+        /// Import the valid records even when others have problems, listing what was skipped.
+        #[arg(long)]
+        skip_invalid: bool,
+        /// Check the dump and compare it with the database; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Overwrite records stored with other content instead of leaving them as conflicts.
+        #[arg(long)]
+        update_existing: bool,
     },
 }
 
@@ -138,6 +161,7 @@ async fn run_command(command: Command) -> anyhow::Result<()> {
         | Command::Migrate { .. }
         | Command::Backup { .. }
         | Command::Restore { .. }
+        | Command::Import { .. }
         | Command::Token { .. } => {}
     }
     let (config, local_postgres) = server::find_database(load_config()?).await?;
@@ -145,15 +169,24 @@ async fn run_command(command: Command) -> anyhow::Result<()> {
         Command::Schema | Command::Healthcheck => Ok(()),
         Command::Serve => server::serve(config).await,
         Command::Migrate { action } => migrate(action, &config).await,
-        Command::Backup { file, force } => {
-            let summary = backup::backup(&config.database, &file, force).await?;
-            println!("{summary}");
-            Ok(())
-        }
-        Command::Restore { file, force } => {
-            let summary = backup::restore(&config.database, &file, force).await?;
-            println!("{summary}");
-            Ok(())
+        Command::Backup { file, force } => backup::backup(&config.database, &file, force)
+            .await
+            .map(|summary| println!("{summary}")),
+        Command::Restore { file, force } => backup::restore(&config.database, &file, force)
+            .await
+            .map(|summary| println!("{summary}")),
+        Command::Import {
+            file,
+            skip_invalid,
+            dry_run,
+            update_existing,
+        } => {
+            let options = ImportOptions {
+                skip_invalid,
+                dry_run,
+                update_existing,
+            };
+            import_dump(&config, &file, options).await
         }
         Command::Token {
             action:
@@ -242,6 +275,86 @@ async fn issue_token(
     }
     println!("{}", signed_in.access_token);
     Ok(())
+}
+
+/// Imports the dump in `file` (`-`: standard input), then prints what became of every record.
+async fn import_dump(config: &Config, file: &Path, options: ImportOptions) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let bytes = if file.as_os_str() == "-" {
+        let mut bytes = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut bytes)
+            .context("reading the dump from standard input")?;
+        bytes
+    } else {
+        std::fs::read(file).with_context(|| format!("reading the dump {}", file.display()))?
+    };
+    let checked = import::check(&bytes)?;
+    let report = if checked.problems.is_empty() || options.skip_invalid {
+        // A dry run writes nothing, not even the schema: it needs a migrated database.
+        if !options.dry_run {
+            server::prepare_database(&config.database).await?;
+        }
+        let database = Database::connect(&config.database)?;
+        let mut connection = database.connection().await?;
+        import::import(&mut connection, &checked, options, &Progress::on_stderr()).await?
+    } else {
+        ImportReport::of_checked(&checked, options)
+    };
+    print_import_report(&report);
+    println!("took {:.1} s", started.elapsed().as_secs_f64());
+    match report.failure() {
+        Some(failure) => Err(anyhow::anyhow!(failure)),
+        None => Ok(()),
+    }
+}
+
+fn print_import_report(report: &ImportReport) {
+    let listed = |heading: &str, lines: Vec<String>| {
+        if !lines.is_empty() {
+            println!("{heading} ({}):", lines.len());
+            for line in lines {
+                println!("  {line}");
+            }
+        }
+    };
+    if report.options.skip_invalid {
+        listed(
+            "skipped",
+            report.skipped.iter().map(ToString::to_string).collect(),
+        );
+    } else {
+        listed(
+            "problems",
+            report.problems.iter().map(ToString::to_string).collect(),
+        );
+    }
+    listed(
+        "conflicts",
+        report.conflicts.iter().map(ToString::to_string).collect(),
+    );
+    let would = if report.options.dry_run {
+        "dry run, nothing written; counts say what an import would do"
+    } else {
+        "written in one transaction"
+    };
+    if report.options.skip_invalid || report.problems.is_empty() {
+        println!("summary ({would}):");
+    } else {
+        println!("summary (nothing written):");
+    }
+    println!("  users: {}", report.users);
+    println!("  posts: {}", report.posts);
+    if report.old_tokens > 0 {
+        println!(
+            "  tokens of the old service: {} not carried over (everyone signs in again)",
+            report.old_tokens
+        );
+    }
+    let considered = report.options.skip_invalid || report.problems.is_empty();
+    if considered && report.conflicts.is_empty() && !report.changed_anything() {
+        println!("nothing changed: every record is stored already as the dump has it");
+    }
 }
 
 /// How long `festapi healthcheck` waits for an answer: below the image's HEALTHCHECK timeout,

@@ -4,7 +4,7 @@ use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use crate::db::ids::UserId;
-use crate::db::models::{IdentityRow, NewIdentity, UserRow};
+use crate::db::models::{CarriedOverIdentity, IdentityRow, NewIdentity, UserRow};
 use crate::db::schema::{identities, users};
 
 /// The identity `(provider, subject)` and its user.
@@ -33,6 +33,34 @@ pub async fn of_user(
         .order((identities::created_at.asc(), identities::id.asc()))
         .select(IdentityRow::as_select())
         .load(connection)
+        .await
+}
+
+/// The identities at `provider` whose subject is one of `subjects`, in no particular order.
+pub async fn find_many(
+    connection: &mut AsyncPgConnection,
+    provider: &str,
+    subjects: &[String],
+) -> QueryResult<Vec<IdentityRow>> {
+    identities::table
+        .filter(identities::provider.eq(provider))
+        .filter(identities::subject.eq_any(subjects))
+        .select(IdentityRow::as_select())
+        .load(connection)
+        .await
+}
+
+/// Inserts `rows` in one statement, skipping those whose `(provider, subject)` is taken; returns
+/// the rows inserted.
+pub async fn insert_many_if_absent(
+    connection: &mut AsyncPgConnection,
+    rows: &[CarriedOverIdentity<'_>],
+) -> QueryResult<usize> {
+    diesel::insert_into(identities::table)
+        .values(rows)
+        .on_conflict((identities::provider, identities::subject))
+        .do_nothing()
+        .execute(connection)
         .await
 }
 

@@ -66,6 +66,19 @@ pub struct NewUser<'a> {
     pub provider_id: &'a str,
 }
 
+/// A user carried over whole from another system, timestamps included: what an import writes.
+#[derive(Debug, Insertable)]
+#[diesel(table_name = users)]
+pub struct CarriedOverUser<'a> {
+    /// Every column but the timestamps.
+    #[diesel(embed)]
+    pub user: NewUser<'a>,
+    /// See [`UserRow::created_at`].
+    pub created_at: DateTime<Utc>,
+    /// See [`UserRow::updated_at`].
+    pub updated_at: DateTime<Utc>,
+}
+
 /// Changes to a user's profile; `None` leaves a column as it is.
 #[derive(Debug, Default, AsChangeset)]
 #[diesel(table_name = users)]
@@ -114,6 +127,24 @@ pub struct NewIdentity<'a> {
     pub subject: &'a str,
     /// See [`IdentityRow::email`].
     pub email: Option<&'a str>,
+}
+
+/// An identity carried over with its user, dated as the user is.
+#[derive(Debug, Insertable)]
+#[diesel(table_name = identities)]
+pub struct CarriedOverIdentity<'a> {
+    /// See [`IdentityRow::id`].
+    pub id: IdentityId,
+    /// See [`IdentityRow::user_id`].
+    pub user_id: &'a UserId,
+    /// See [`IdentityRow::provider`].
+    pub provider: &'a str,
+    /// See [`IdentityRow::subject`].
+    pub subject: &'a str,
+    /// See [`IdentityRow::email`].
+    pub email: Option<&'a str>,
+    /// See [`IdentityRow::created_at`].
+    pub created_at: DateTime<Utc>,
 }
 
 /// A browser sign-in waiting for the provider to send the browser back.
@@ -177,6 +208,19 @@ pub struct NewPost<'a> {
     pub content: &'a str,
     /// See [`PostRow::author_id`].
     pub author_id: &'a UserId,
+}
+
+/// A post carried over whole from another system, timestamps included: what an import writes.
+#[derive(Debug, Insertable)]
+#[diesel(table_name = posts)]
+pub struct CarriedOverPost<'a> {
+    /// Every column but the timestamps.
+    #[diesel(embed)]
+    pub post: NewPost<'a>,
+    /// See [`PostRow::created_at`].
+    pub created_at: DateTime<Utc>,
+    /// See [`PostRow::updated_at`].
+    pub updated_at: DateTime<Utc>,
 }
 
 /// Changes to a post; `None` leaves a column as it is.

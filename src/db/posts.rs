@@ -5,10 +5,11 @@ use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::sql_types::{Array, BigInt, Text, Untyped};
+use diesel::upsert::excluded;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use crate::db::ids::{PostId, UserId};
-use crate::db::models::{NewPost, PostChanges, PostRow};
+use crate::db::models::{CarriedOverPost, NewPost, PostChanges, PostRow};
 use crate::db::pagination::{BeforeKeyset, KeysetSlice, before_keyset};
 use crate::db::schema::posts;
 
@@ -113,6 +114,50 @@ pub async fn insert(
         .values(post)
         .returning(PostRow::as_returning())
         .get_result(connection)
+        .await
+}
+
+/// The posts among `ids` that exist, in no particular order.
+pub async fn find_many(
+    connection: &mut AsyncPgConnection,
+    ids: &[PostId],
+) -> QueryResult<Vec<PostRow>> {
+    posts::table
+        .filter(posts::id.eq_any(ids))
+        .select(PostRow::as_select())
+        .load(connection)
+        .await
+}
+
+/// Inserts `rows` in one statement; a taken id or a missing author fails the statement. Bind
+/// parameters limit a statement to about 10,000 rows.
+pub async fn insert_many(
+    connection: &mut AsyncPgConnection,
+    rows: &[CarriedOverPost<'_>],
+) -> QueryResult<usize> {
+    diesel::insert_into(posts::table)
+        .values(rows)
+        .execute(connection)
+        .await
+}
+
+/// Writes `rows` in one statement, replacing every column of those whose id exists;
+/// `updated_at` then becomes the time of the change, as for any update.
+pub async fn overwrite_many(
+    connection: &mut AsyncPgConnection,
+    rows: &[CarriedOverPost<'_>],
+) -> QueryResult<usize> {
+    diesel::insert_into(posts::table)
+        .values(rows)
+        .on_conflict(posts::id)
+        .do_update()
+        .set((
+            posts::title.eq(excluded(posts::title)),
+            posts::content.eq(excluded(posts::content)),
+            posts::author_id.eq(excluded(posts::author_id)),
+            posts::created_at.eq(excluded(posts::created_at)),
+        ))
+        .execute(connection)
         .await
 }
 

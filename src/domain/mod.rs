@@ -1,8 +1,9 @@
 //! The rules of the service, independent of HTTP and GraphQL: what valid input is, who may change
-//! what, how lists are paged, and how sessions start and end.
+//! what, how lists are paged, how sessions start and end, and how the old service's data moves in.
 
 pub mod accounts;
 pub mod ids;
+pub mod import;
 pub mod pagination;
 pub mod posts;
 pub mod sessions;

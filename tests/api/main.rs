@@ -20,6 +20,7 @@ mod container;
 mod database;
 mod hardening;
 mod http;
+mod import;
 mod input;
 mod local_postgres;
 mod metrics;
