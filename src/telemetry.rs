@@ -4,9 +4,9 @@
 use std::io::IsTerminal as _;
 use std::sync::OnceLock;
 
-use opentelemetry::propagation::TextMapPropagator as _;
+use opentelemetry::propagation::{Extractor, TextMapPropagator as _};
 use opentelemetry::trace::TracerProvider as _;
-use opentelemetry_http::{Bytes, HeaderExtractor, HttpClient, HttpError, Request, Response};
+use opentelemetry_http::{Bytes, HttpClient, HttpError, Request, Response};
 use opentelemetry_otlp::{SpanExporter, WithHttpConfig as _};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
@@ -97,13 +97,13 @@ pub async fn shutdown() {
     }
 }
 
-/// Makes the span of a request a child of the trace its W3C `traceparent` header names, when
-/// traces are exported.
-pub fn continue_trace(span: &tracing::Span, headers: &axum::http::HeaderMap) {
+/// Makes the span of a request a child of the trace its W3C `traceparent` header names, read
+/// through `headers`, when traces are exported.
+pub fn continue_trace(span: &tracing::Span, headers: &dyn Extractor) {
     if TRACER_PROVIDER.get().is_none() {
         return;
     }
-    let parent = TraceContextPropagator::new().extract(&HeaderExtractor(headers));
+    let parent = TraceContextPropagator::new().extract(headers);
     // Fails only when the span is disabled, and then there is nothing to continue.
     let _ = span.set_parent(parent);
 }

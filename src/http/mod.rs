@@ -30,6 +30,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Method, Request, Response};
 use axum::routing::get;
 use axum::{Router, middleware};
+use opentelemetry_http::HeaderExtractor;
 use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -209,7 +210,7 @@ fn request_span(request: &Request<Body>, proxies: &ProxyConfig) -> tracing::Span
         otel.name = %request.method(),
         otel.kind = "server",
     );
-    crate::telemetry::continue_trace(&span, request.headers());
+    crate::telemetry::continue_trace(&span, &HeaderExtractor(request.headers()));
     span
 }
 
