@@ -139,7 +139,7 @@ pub(super) fn signing_key(
     let key_id = match read("JWT_KEY_ID") {
         Some(key_id) => checked_key_id(key_id.trim())
             .map_err(|problem| ConfigError::new("JWT_KEY_ID", problem))?,
-        None => thumbprint(&parameters),
+        None => thumbprint(algorithm, &parameters),
     };
     let current = public_key(key_id.clone(), algorithm, parameters)
         .map_err(|problem| ConfigError::new("JWT_PRIVATE_KEY_FILE", problem))?;
@@ -268,9 +268,10 @@ fn checked_key_id(key_id: &str) -> Result<String, String> {
     Ok(key_id.to_owned())
 }
 
-/// The RFC 7638 SHA-256 thumbprint of a public key: its default key id.
-fn thumbprint(parameters: &AlgorithmParameters) -> String {
-    jwk(String::new(), Algorithm::RS256, parameters.clone()).thumbprint(ThumbprintHash::SHA256)
+/// The RFC 7638 SHA-256 thumbprint of a public key: its default key id. It covers the key's
+/// values only, so the id it is computed under does not matter.
+fn thumbprint(algorithm: Algorithm, parameters: &AlgorithmParameters) -> String {
+    jwk(String::new(), algorithm, parameters.clone()).thumbprint(ThumbprintHash::SHA256)
 }
 
 fn jwk(key_id: String, algorithm: Algorithm, parameters: AlgorithmParameters) -> Jwk {
