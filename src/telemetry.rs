@@ -2,7 +2,7 @@
 //! colours only on a terminal, and spans exported over OTLP/HTTP when an endpoint is set.
 
 use std::io::IsTerminal as _;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock, PoisonError};
 
 use opentelemetry::propagation::{Extractor, TextMapPropagator as _};
 use opentelemetry::trace::TracerProvider as _;
@@ -10,6 +10,7 @@ use opentelemetry_http::{Bytes, HttpClient, HttpError, Request, Response};
 use opentelemetry_otlp::{SpanExporter, WithHttpConfig as _};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
@@ -22,6 +23,14 @@ const DEFAULT_FILTER: &str = "festapi=info,tower_http=info,warn";
 
 /// The tracer provider exporting spans, when an OTLP endpoint is set.
 static TRACER_PROVIDER: OnceLock<SdkTracerProvider> = OnceLock::new();
+
+/// The most log lines waiting for the writer thread; past it a request waits for room rather
+/// than lose a line.
+const BUFFERED_LINES: usize = 16_384;
+
+/// Keeps the log writer thread running; taken and dropped at [`shutdown`], which writes out
+/// whatever is still queued.
+static LOG_WRITER: Mutex<Option<WorkerGuard>> = Mutex::new(None);
 
 /// Installs the global log subscriber, filtered by `RUST_LOG` when it is set, and with
 /// `otlp_endpoint` a layer exporting spans there.
@@ -38,9 +47,16 @@ pub fn init(env: AppEnv, otlp_endpoint: Option<&url::Url>) -> Result<(), ConfigE
                 problem: format!("{error}; expected directives such as {DEFAULT_FILTER}"),
             }
         })?;
+    // Requests format their lines; a thread of its own writes them, so no request waits on a
+    // slow or blocked standard error.
+    let (writer, guard) = NonBlockingBuilder::default()
+        .buffered_lines_limit(BUFFERED_LINES)
+        .lossy(false)
+        .thread_name("festapi-log")
+        .finish(std::io::stderr());
     let lines = tracing_subscriber::fmt::layer()
         .with_ansi(colours_wanted())
-        .with_writer(std::io::stderr);
+        .with_writer(writer);
     let lines = if env.is_production() {
         lines
             .json()
@@ -67,8 +83,11 @@ pub fn init(env: AppEnv, otlp_endpoint: Option<&url::Url>) -> Result<(), ConfigE
         .with(lines)
         .with(traces)
         .try_init();
-    // A subscriber installed earlier (by a test harness, say) stays in place.
-    installed.ok();
+    // A subscriber installed earlier (by a test harness, say) stays in place, and so does its
+    // writer.
+    if installed.is_ok() {
+        *LOG_WRITER.lock().unwrap_or_else(PoisonError::into_inner) = Some(guard);
+    }
     Ok(())
 }
 
@@ -85,7 +104,8 @@ fn span_exporter(endpoint: &url::Url) -> Result<SpanExporter, ConfigError> {
         })
 }
 
-/// Sends what is still buffered and stops exporting; call it before the process exits.
+/// Sends what is still buffered, stops exporting and writes out the queued log lines; call it
+/// before the process exits.
 pub async fn shutdown() {
     if let Some(provider) = TRACER_PROVIDER.get() {
         let provider = provider.clone();
@@ -95,6 +115,12 @@ pub async fn shutdown() {
             tracing::warn!(%error, "the last traces could not be exported");
         }
     }
+    let writer = LOG_WRITER
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .take();
+    // Dropping the guard waits for the writer thread to write every queued line.
+    drop(writer);
 }
 
 /// Makes the span of a request a child of the trace its W3C `traceparent` header names, read
