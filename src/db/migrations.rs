@@ -72,6 +72,8 @@ pub enum NewerSchema {
 pub struct UnknownMigrations {
     /// The versions, as `migrate status` writes them, oldest first.
     pub versions: Vec<String>,
+    /// The newest version this build has: where a revert by the newer release would stop.
+    pub newest_known: String,
 }
 
 impl fmt::Display for UnknownMigrations {
@@ -80,10 +82,11 @@ impl fmt::Display for UnknownMigrations {
             formatter,
             "the database has migrations this build does not know: {}. A newer release \
              migrated it. Run that release (or a newer one); or, to go back to this release for \
-             good, revert them with the release that has them (its `festapi migrate revert --to \
-             VERSION`); or, when the newer schema is known to work with this release, set \
-             FESTAPI_ALLOW_NEWER_SCHEMA=true",
-            self.versions.join(", ")
+             good, revert them with the release that has them (`festapi migrate revert --to {}`, \
+             run by that release); or, when the newer schema is known to work with this \
+             release, set FESTAPI_ALLOW_NEWER_SCHEMA=true",
+            self.versions.join(", "),
+            self.newest_known
         )
     }
 }
@@ -111,7 +114,14 @@ pub async fn run_pending_with(database_url: &str, newer: NewerSchema) -> anyhow:
     with_migration_lock(database_url, move |connection| {
         let unknown = unknown_applied(connection)?;
         if !unknown.is_empty() && newer == NewerSchema::Refuse {
-            return Err(UnknownMigrations { versions: unknown }.into());
+            let newest_known = embedded_versions()?
+                .last()
+                .map_or_else(|| "0".to_owned(), |version| written_version(version));
+            return Err(UnknownMigrations {
+                versions: unknown,
+                newest_known,
+            }
+            .into());
         }
         let applied = connection
             .run_pending_migrations(MIGRATIONS)
