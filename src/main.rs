@@ -269,8 +269,8 @@ async fn migrate(action: MigrateAction, config: &Config) -> anyhow::Result<()> {
                 drop_all_data: yes_drop_all_data,
             };
             let everything = target == RevertTarget::Everything;
-            let plan = migrations::revert(database_url, target, permissions).await?;
-            print_revert_plan(&plan, dry_run);
+            let plan = migrations::revert(database_url, target.clone(), permissions).await?;
+            print_revert_plan(&plan, &target, dry_run);
             if dry_run && everything && !yes_drop_all_data {
                 println!("reverting every migration needs --yes-drop-all-data");
             } else if dry_run && !plan.tables_with_rows().is_empty() && !yes && !yes_drop_all_data {
@@ -283,9 +283,16 @@ async fn migrate(action: MigrateAction, config: &Config) -> anyhow::Result<()> {
 }
 
 /// Prints what a revert did, or on a dry run what it would do, with the SQL of each step.
-fn print_revert_plan(plan: &RevertPlan, dry_run: bool) {
+fn print_revert_plan(plan: &RevertPlan, target: &RevertTarget, dry_run: bool) {
     if plan.steps.is_empty() {
-        println!("nothing to revert: no migration newer than that is applied");
+        match target {
+            RevertTarget::To(version) => {
+                println!("nothing to revert: no migration newer than {version} is applied");
+            }
+            RevertTarget::Last | RevertTarget::Everything => {
+                println!("nothing to revert: no migration is applied");
+            }
+        }
         return;
     }
     if dry_run {

@@ -107,10 +107,24 @@ async fn reverting_everything_and_migrating_again_gives_the_same_schema() {
     )
     .await;
     assert_eq!(tables, 0);
+    let nothing = migrate(&database, &["migrate", "revert"]);
+    assert!(nothing.status.success(), "{}", stderr(&nothing));
+    assert_eq!(
+        stdout(&nothing),
+        "nothing to revert: no migration is applied\n"
+    );
 
     let again = migrate(&database, &["migrate", "run"]);
     assert!(again.status.success(), "{}", stderr(&again));
     assert_eq!(schema_of(&database), before);
+    let newest = migrate(
+        &database,
+        &["migrate", "revert", "--to", "2026-11-25-140000"],
+    );
+    assert_eq!(
+        stdout(&newest),
+        "nothing to revert: no migration newer than 2026-11-25-140000 is applied\n"
+    );
 }
 
 #[tokio::test]
