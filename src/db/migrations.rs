@@ -28,7 +28,7 @@ use crate::error::AppError;
 
 mod dropped_tables;
 
-pub(crate) use dropped_tables::dropped_tables;
+use dropped_tables::dropped_tables;
 
 /// Every migration of this build, in order.
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
@@ -327,7 +327,7 @@ pub async fn revert(
 
         connection.transaction(|connection| {
             let plan = RevertPlan {
-                dropped: rows_of_dropped_tables(connection, &steps)?,
+                dropped: rows_of_dropped_tables(connection, &steps, !permissions.dry_run)?,
                 steps,
             };
             if permissions.dry_run || plan.steps.is_empty() {
@@ -386,9 +386,13 @@ fn down_sql_of(name: &str) -> anyhow::Result<&'static str> {
 }
 
 /// The tables `steps` drop that exist now, each once, with the rows they hold.
+///
+/// With `lock`, each table is locked first as its drop would lock it, until the transaction
+/// ends: no row can arrive between counting and dropping.
 fn rows_of_dropped_tables(
     connection: &mut MigrationConnection,
     steps: &[RevertStep],
+    lock: bool,
 ) -> anyhow::Result<Vec<TableRows>> {
     use diesel::RunQueryDsl as _;
 
@@ -417,6 +421,11 @@ fn rows_of_dropped_tables(
             .with_context(|| format!("looking for table {table}"))?
             .exists;
         if exists {
+            if lock {
+                diesel::sql_query(format!("LOCK TABLE {quoted} IN ACCESS EXCLUSIVE MODE"))
+                    .execute(connection)
+                    .with_context(|| format!("locking table {table}"))?;
+            }
             let rows = diesel::sql_query(format!("SELECT count(*) AS rows FROM {quoted}"))
                 .get_result::<Count>(connection)
                 .with_context(|| format!("counting the rows of {table}"))?
