@@ -283,8 +283,9 @@ pub async fn revert(
     if target == RevertTarget::Everything && !permissions.drop_all_data && !permissions.dry_run {
         return Err(RevertRefused::EverythingNotConfirmed.into());
     }
-    let wanted = match &target {
-        RevertTarget::To(version) => Some(known_version(version)?),
+    // Checked before anything is touched; `Some` holds the version as the database stores it.
+    let newer_than = match &target {
+        RevertTarget::To(version) => Some(known_version(version, &embedded_versions()?)?),
         RevertTarget::Last | RevertTarget::Everything => None,
     };
     with_migration_lock(database_url, move |connection| {
@@ -297,13 +298,13 @@ pub async fn revert(
             .map_err(anyhow::Error::from_boxed)
             .context("reading applied migrations")?;
         // Newest first, as diesel lists them.
-        let reverting: Vec<MigrationVersion<'static>> = match (&target, &wanted) {
+        let reverting: Vec<MigrationVersion<'static>> = match (&target, newer_than) {
             (RevertTarget::Last, _) => applied.into_iter().take(1).collect(),
-            (RevertTarget::To(_), Some(wanted)) => applied
+            (_, Some(newer_than)) => applied
                 .into_iter()
-                .filter(|version| version.to_string() > *wanted)
+                .filter(|version| version.to_string() > newer_than)
                 .collect(),
-            _ => applied,
+            (RevertTarget::To(_) | RevertTarget::Everything, None) => applied,
         };
         let migrations = MigrationSource::<Pg>::migrations(&MIGRATIONS)
             .map_err(anyhow::Error::from_boxed)
@@ -357,8 +358,8 @@ pub async fn revert(
 }
 
 /// The database form (`20261125000001`) of `written`, a version as `migrate status` writes it
-/// (`2026-11-25-000001`), bare, or a full name, when this build has that migration.
-fn known_version(written: &str) -> Result<String, RevertRefused> {
+/// (`2026-11-25-000001`), bare, or a full name, when it is one of `known`.
+fn known_version(written: &str, known: &[String]) -> Result<String, RevertRefused> {
     let version: String = written
         .split('_')
         .next()
@@ -366,10 +367,7 @@ fn known_version(written: &str) -> Result<String, RevertRefused> {
         .chars()
         .filter(|c| *c != '-')
         .collect();
-    let known = embedded_versions()
-        .map_err(|_| RevertRefused::UnknownVersion(written.to_owned()))?
-        .contains(&version);
-    if known && !version.is_empty() {
+    if known.contains(&version) {
         Ok(version)
     } else {
         Err(RevertRefused::UnknownVersion(written.to_owned()))
@@ -727,20 +725,21 @@ mod tests {
 
     #[test]
     fn versions_are_accepted_as_status_writes_them_and_as_stored() {
+        let known = embedded_versions().unwrap();
         for written in [
             "2026-11-25-000001",
             "20261125000001",
             "2026-11-25-000001_create_users",
         ] {
             assert_eq!(
-                known_version(written).unwrap(),
+                known_version(written, &known).unwrap(),
                 "20261125000001",
                 "{written}"
             );
         }
         for unknown in ["2026-11-25-000004", "2099-01-01-000000", "latest", "", "-"] {
             assert_eq!(
-                known_version(unknown),
+                known_version(unknown, &known),
                 Err(RevertRefused::UnknownVersion(unknown.to_owned()))
             );
         }
