@@ -286,6 +286,10 @@ pub struct DatabaseConfig {
     /// `DATABASE_CONNECT_TIMEOUT_SECONDS`: how long `serve` keeps trying to reach PostgreSQL at
     /// start-up before it gives up; 0 tries once.
     pub connect_timeout: Duration,
+    /// `FESTAPI_ALLOW_NEWER_SCHEMA`: serve and migrate a database that has migrations this build
+    /// does not know (a release rolled back, its schema not), because the operator knows that
+    /// schema works with this build.
+    pub allow_newer_schema: bool,
 }
 
 /// How access tokens are signed and checked, and how long tokens last.
@@ -360,6 +364,11 @@ impl Config {
                 DEFAULT_DATABASE_CONNECT_TIMEOUT_SECONDS,
                 0..=MAX_SHUTDOWN_OR_START_SECONDS,
             )?),
+            allow_newer_schema: boolean(
+                "FESTAPI_ALLOW_NEWER_SCHEMA",
+                read("FESTAPI_ALLOW_NEWER_SCHEMA"),
+                false,
+            )?,
         };
 
         let access_ttl = parse_in_range(
@@ -532,6 +541,25 @@ where
             .trim()
             .parse()
             .map_err(|error| ConfigError::new(variable, format!("{error} (got {value:?})"))),
+    }
+}
+
+/// A yes-or-no setting: `true` or `false` (any case; `1` and `0` too), `default` when unset.
+fn boolean(
+    variable: &'static str,
+    value: Option<String>,
+    default: bool,
+) -> Result<bool, ConfigError> {
+    let Some(value) = value else {
+        return Ok(default);
+    };
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" => Ok(true),
+        "false" | "0" => Ok(false),
+        _ => Err(ConfigError::new(
+            variable,
+            format!("expected true or false (got {value:?})"),
+        )),
     }
 }
 
@@ -1017,6 +1045,26 @@ pub(super) mod tests {
         assert_eq!(
             error.to_string(),
             "DATABASE_CONNECT_TIMEOUT_SECONDS: expected a whole number from 0 to 3600, got \"3601\""
+        );
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused_unless_allowed_with_a_boolean() {
+        assert!(!config_from(&[]).unwrap().database.allow_newer_schema);
+        for (value, expected) in [
+            ("true", true),
+            ("TRUE", true),
+            ("1", true),
+            ("false", false),
+            ("0", false),
+        ] {
+            let config = config_from(&[("FESTAPI_ALLOW_NEWER_SCHEMA", value)]).unwrap();
+            assert_eq!(config.database.allow_newer_schema, expected, "{value}");
+        }
+        let error = config_from(&[("FESTAPI_ALLOW_NEWER_SCHEMA", "yes please")]).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "FESTAPI_ALLOW_NEWER_SCHEMA: expected true or false (got \"yes please\")"
         );
     }
 

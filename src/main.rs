@@ -15,7 +15,9 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use festapi::config::{self, Config};
 use festapi::db::Database;
-use festapi::db::migrations;
+use festapi::db::migrations::{
+    self, MigrationState, NewerSchema, RevertPermissions, RevertPlan, RevertTarget,
+};
 use festapi::domain::import::{self, ImportOptions, ImportReport};
 use festapi::domain::sessions::{self, SignIn};
 use festapi::domain::users::{self, LOCAL_PROVIDER};
@@ -92,11 +94,29 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum MigrateAction {
-    /// Apply every pending migration.
+    /// Apply every pending migration. Refuses a database with migrations this build does not
+    /// know (a newer release's) unless FESTAPI_ALLOW_NEWER_SCHEMA=true.
     Run,
-    /// Revert the most recently applied migration.
-    Revert,
-    /// List every migration and whether it is applied.
+    /// Revert the most recently applied migration, or with --to every one newer than VERSION,
+    /// newest first, in one transaction. Refuses to drop tables that hold rows without --yes.
+    Revert {
+        /// Revert every applied migration newer than VERSION, written as `migrate status`
+        /// writes it (2026-11-25-000001); 0 reverts all of them (needs --yes-drop-all-data).
+        #[arg(long, value_name = "VERSION")]
+        to: Option<String>,
+        /// Print the migrations that would be reverted, in order, with their SQL and the rows of
+        /// the tables they drop; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Drop tables that hold rows.
+        #[arg(long)]
+        yes: bool,
+        /// With --to 0: revert every migration, dropping every table and all data.
+        #[arg(long)]
+        yes_drop_all_data: bool,
+    },
+    /// List every migration, whether and when (UTC) it was applied, and applied migrations
+    /// this build does not know.
     Status,
 }
 
@@ -216,30 +236,123 @@ async fn migrate(action: MigrateAction, config: &Config) -> anyhow::Result<()> {
     match action {
         MigrateAction::Run => {
             festapi::db::create_database_if_missing(database_url).await?;
-            let applied = migrations::run_pending(database_url).await?;
-            if applied.is_empty() {
+            let newer = if config.database.allow_newer_schema {
+                NewerSchema::Allow
+            } else {
+                NewerSchema::Refuse
+            };
+            let migrated = migrations::run_pending_with(database_url, newer).await?;
+            if !migrated.unknown.is_empty() {
+                println!(
+                    "the database has migrations this build does not know ({}); allowed by \
+                     FESTAPI_ALLOW_NEWER_SCHEMA=true",
+                    migrated.unknown.join(", ")
+                );
+            }
+            if migrated.applied.is_empty() {
                 println!("nothing to apply: the schema is up to date");
             }
-            for name in applied {
+            for name in migrated.applied {
                 println!("applied  {name}");
             }
         }
-        MigrateAction::Revert => match migrations::revert_last(database_url).await? {
-            Some(name) => println!("reverted {name}"),
-            None => println!("nothing to revert: no migration is applied"),
-        },
-        MigrateAction::Status => {
-            for migration in migrations::status(database_url).await? {
-                let state = if migration.applied {
-                    "applied"
-                } else {
-                    "pending"
-                };
-                println!("{state:<8} {}", migration.name);
+        MigrateAction::Revert {
+            to,
+            dry_run,
+            yes,
+            yes_drop_all_data,
+        } => {
+            let target = to.as_deref().map_or(RevertTarget::Last, RevertTarget::to);
+            let permissions = RevertPermissions {
+                dry_run,
+                drop_tables_with_rows: yes,
+                drop_all_data: yes_drop_all_data,
+            };
+            let everything = target == RevertTarget::Everything;
+            let plan = migrations::revert(database_url, target.clone(), permissions).await?;
+            print_revert_plan(&plan, &target, dry_run);
+            if dry_run && everything && !yes_drop_all_data {
+                println!("reverting every migration needs --yes-drop-all-data");
+            } else if dry_run && !plan.tables_with_rows().is_empty() && !yes && !yes_drop_all_data {
+                println!("dropping tables that hold rows needs --yes");
             }
         }
+        MigrateAction::Status => print_status(&migrations::status(database_url).await?),
     }
     Ok(())
+}
+
+/// Prints what a revert did, or on a dry run what it would do, with the SQL of each step.
+fn print_revert_plan(plan: &RevertPlan, target: &RevertTarget, dry_run: bool) {
+    if plan.steps.is_empty() {
+        match target {
+            RevertTarget::To(version) => {
+                println!("nothing to revert: no migration newer than {version} is applied");
+            }
+            RevertTarget::Last | RevertTarget::Everything => {
+                println!("nothing to revert: no migration is applied");
+            }
+        }
+        return;
+    }
+    if dry_run {
+        println!("dry run: nothing changed; a revert would run, in one transaction:");
+        for (number, step) in plan.steps.iter().enumerate() {
+            println!();
+            println!("{}. revert {}", number + 1, step.name);
+            for line in step.down_sql.trim().lines() {
+                println!("   {line}");
+            }
+        }
+        println!();
+    } else {
+        for step in &plan.steps {
+            println!("reverted {}", step.name);
+        }
+    }
+    let dropped: Vec<String> = plan.dropped.iter().map(ToString::to_string).collect();
+    let verb = if dry_run { "would drop" } else { "dropped" };
+    if dropped.is_empty() {
+        println!("tables it {verb}: none");
+    } else {
+        println!("tables it {verb}: {}", dropped.join(", "));
+    }
+}
+
+/// Prints one line per migration: its state, its name and when it was applied.
+fn print_status(states: &[MigrationState]) {
+    let width = states
+        .iter()
+        .map(|state| state.name.len())
+        .max()
+        .unwrap_or(0);
+    for state in states {
+        let label = match (state.known, state.applied) {
+            (false, _) => "unknown",
+            (true, true) => "applied",
+            (true, false) => "pending",
+        };
+        let name = &state.name;
+        match state.applied_at {
+            Some(at) => println!(
+                "{label:<8} {name:<width$}  {}",
+                at.format("%Y-%m-%d %H:%M:%S UTC")
+            ),
+            None => println!("{label:<8} {name}"),
+        }
+    }
+    let unknown: Vec<&str> = states
+        .iter()
+        .filter(|state| !state.known)
+        .map(|state| state.name.as_str())
+        .collect();
+    if !unknown.is_empty() {
+        println!(
+            "unknown: applied, but this build does not have {}: a newer release applied them; \
+             this build refuses to serve this database unless FESTAPI_ALLOW_NEWER_SCHEMA=true",
+            unknown.join(", ")
+        );
+    }
 }
 
 /// Starts a session for `email`, creating that user first when needed, and prints its access

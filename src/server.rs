@@ -12,6 +12,7 @@ use crate::auth::tokens::TokenService;
 use crate::config::{Config, DatabaseConfig, DatabaseUrl};
 use crate::db::discovery::{self, Discovered, Discovery};
 use crate::db::local_postgres::{ClusterLease, Released};
+use crate::db::migrations::NewerSchema;
 use crate::db::sessions::Purged;
 use crate::db::{self, Database, migrations};
 use crate::domain::{sessions, sign_in};
@@ -84,14 +85,29 @@ pub async fn prepare_database(config: &DatabaseConfig) -> anyhow::Result<()> {
 }
 
 /// [`prepare_database`], entering [`Phase::Migrating`] once PostgreSQL answers.
+///
+/// A database with migrations this build does not know stops start-up, unless
+/// `FESTAPI_ALLOW_NEWER_SCHEMA` says that schema works with this build.
 async fn prepare_database_in(config: &DatabaseConfig, lifecycle: &Lifecycle) -> anyhow::Result<()> {
     db::create_database_if_missing(config.url()).await?;
     lifecycle.enter(Phase::Migrating);
-    let applied = migrations::run_pending(config.url()).await?;
-    if applied.is_empty() {
+    let newer = if config.allow_newer_schema {
+        NewerSchema::Allow
+    } else {
+        NewerSchema::Refuse
+    };
+    let migrated = migrations::run_pending_with(config.url(), newer).await?;
+    if !migrated.unknown.is_empty() {
+        tracing::warn!(
+            unknown = ?migrated.unknown,
+            "the database has migrations this build does not know; serving anyway because \
+             FESTAPI_ALLOW_NEWER_SCHEMA=true says the newer schema works with this build"
+        );
+    }
+    if migrated.applied.is_empty() {
         tracing::info!("database schema is up to date");
     } else {
-        tracing::info!(?applied, "applied migrations");
+        tracing::info!(applied = ?migrated.applied, "applied migrations");
     }
     Ok(())
 }

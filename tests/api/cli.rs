@@ -44,13 +44,17 @@ fn schema_command_prints_the_sdl() {
 
 #[test]
 fn bad_configuration_stops_start_up_with_one_line() {
-    let cases: [(&[(&str, &str)], &str); 10] = [
+    let cases: [(&[(&str, &str)], &str); 11] = [
         (&[("RUST_LOG", "festapi=loudest")], "RUST_LOG"),
         (
             &[("CORS_ALLOWED_ORIGINS", "app.example.com")],
             "CORS_ALLOWED_ORIGINS",
         ),
         (&[("DATABASE_POOL_SIZE", "lots")], "DATABASE_POOL_SIZE"),
+        (
+            &[("FESTAPI_ALLOW_NEWER_SCHEMA", "maybe")],
+            "FESTAPI_ALLOW_NEWER_SCHEMA: expected true or false",
+        ),
         (&[("DATABASE_URL", "not a url")], "DATABASE_URL"),
         (
             &[(

@@ -33,6 +33,7 @@ mod rate_limits;
 mod readiness;
 mod request_ids;
 mod restart;
+mod rollback;
 mod schema;
 mod sessions;
 mod sign_in;
