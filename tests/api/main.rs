@@ -34,6 +34,7 @@ mod readiness;
 mod request_ids;
 mod restart;
 mod schema;
+mod seed;
 mod sessions;
 mod sign_in;
 mod signing_keys;
