@@ -4,8 +4,9 @@
     procstat.py measure PID DATABASE OUTPUT -- COMMAND [ARGS...]
 
 runs COMMAND (its output passes through) and writes to OUTPUT the CPU time spent meanwhile:
-{"server_ms": ..., "postgres_ms": ...}, where the server is process PID (any process: for
-pgbench runs it is this script's own, and means nothing).
+{"server_ms": ..., "postgres_ms": ...}, where the server is process PID with its child
+processes (PostGraphile's workers; FestAPI has none). For pgbench runs PID is `self`, this
+script, and server_ms means nothing.
 
 A snapshot holds utime + stime (fields 14 and 15 of /proc/<pid>/stat, in clock ticks) of the
 server process, and of every process run by the OS user `postgres` that works for the benchmark:
@@ -37,6 +38,30 @@ def cpu_ticks(pid):
         # The command name (field 2) may hold spaces and parentheses: split after the last ')'.
         fields = stat.read().rsplit(")", 1)[1].split()
     return int(fields[11]) + int(fields[12])
+
+
+def children(pid):
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                if stat.read().rsplit(")", 1)[1].split()[1] == str(pid):
+                    found.append(entry)
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            continue
+    return found
+
+
+def process_tree_ticks(pid):
+    total = cpu_ticks(pid)
+    for child in children(pid):
+        try:
+            total += cpu_ticks(child)
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return total
 
 
 def command_line(pid):
@@ -71,7 +96,7 @@ def postgres_processes(database):
 
 
 def snapshot(pid, database):
-    return {"server": cpu_ticks(pid), "postgres": postgres_processes(database)}
+    return {"server": process_tree_ticks(pid), "postgres": postgres_processes(database)}
 
 
 def delta(before, after):

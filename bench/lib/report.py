@@ -52,7 +52,14 @@ def rows(measurements):
         if workload in postgraphile:
             other = postgraphile[workload]
             row["postgraphile_rps"] = other["rps"]
+            row["postgraphile_p50_ms"] = other["p50_ms"]
             row["postgraphile_p99_ms"] = other["p99_ms"]
+            row["postgraphile_server_cpu_ms_per_request"] = per_request(
+                other["server_ms"], other["requests"]
+            )
+            row["postgraphile_postgres_cpu_ms_per_request"] = per_request(
+                other["postgres_ms"], other["requests"]
+            )
             row["ratio_to_postgraphile"] = measured["rps"] / other["rps"]
         table.append(row)
     return table
@@ -67,7 +74,7 @@ def print_table(table, extras):
     heading = ["workload", "req/s", "p50 ms", "p99 ms", "server CPU ms/req", "PG CPU ms/req",
                "pgbench tx/s", "pgbench PG CPU ms/tx", "vs ceiling"]
     if with_postgraphile:
-        heading += ["PostGraphile req/s", "vs PostGraphile"]
+        heading += ["PostGraphile req/s", "its p99 ms", "its CPU ms/req", "vs PostGraphile"]
     lines = [heading]
     for row in table:
         line = [
@@ -84,6 +91,8 @@ def print_table(table, extras):
         if with_postgraphile:
             line += [
                 number(row.get("postgraphile_rps"), 0),
+                number(row.get("postgraphile_p99_ms")),
+                number(row.get("postgraphile_server_cpu_ms_per_request"), 3),
                 "-" if "ratio_to_postgraphile" not in row else f"{row['ratio_to_postgraphile']:.2f}x",
             ]
         lines.append(line)
