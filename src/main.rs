@@ -1,6 +1,6 @@
 //! The `festapi` command: serve the API, manage migrations, print the schema, issue tokens,
-//! check a running server's readiness, back the database up and restore it, and import the
-//! old service's data.
+//! check a running server's readiness, back the database up and restore it, import the old
+//! service's data, and fill a database with synthetic data for benchmarks.
 
 #![expect(clippy::print_stdout, reason = "a command line prints its results")]
 
@@ -19,6 +19,7 @@ use festapi::db::migrations::{
     self, MigrationState, NewerSchema, RevertPermissions, RevertPlan, RevertTarget,
 };
 use festapi::domain::import::{self, ImportOptions, ImportReport};
+use festapi::domain::seed::{self, SeedRequest};
 use festapi::domain::sessions::{self, SignIn};
 use festapi::domain::users::{self, LOCAL_PROVIDER};
 use festapi::progress::Progress;
@@ -89,6 +90,26 @@ enum Command {
         /// Overwrite records stored with other content instead of leaving them as conflicts.
         #[arg(long)]
         update_existing: bool,
+    },
+    /// Fill the database with synthetic users (each able to sign in, e.g. with `festapi token
+    /// issue --email ...`) and posts, for benchmarks and demonstrations: migrate it, then write
+    /// everything in one transaction. The same sizes and seed always give identical rows.
+    /// Refuses a database that holds users or posts already.
+    Seed {
+        /// How many users to create, 1 to 1,000,000.
+        #[arg(long, value_name = "N", allow_negative_numbers = true)]
+        users: i64,
+        /// How many posts to create, 1 to 1,000,000, spread over the users and over the year
+        /// before 2026-01-01.
+        #[arg(long, value_name = "M", allow_negative_numbers = true)]
+        posts: i64,
+        /// Picks one of the possible data sets.
+        #[arg(long, value_name = "S", default_value_t = 1)]
+        seed: u64,
+        /// Delete the users and posts the database holds (with their identities and sessions)
+        /// first.
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -177,6 +198,12 @@ async fn run_command(command: Command) -> anyhow::Result<()> {
         }
         // A probe asks the server; it never looks for a database of its own.
         Command::Healthcheck => return healthcheck().await,
+        // Sizes out of range are refused before any database is looked for.
+        Command::Seed {
+            users, posts, seed, ..
+        } => {
+            SeedRequest::new(users, posts, seed)?;
+        }
         Command::Serve
         | Command::Migrate { .. }
         | Command::Backup { .. }
@@ -208,6 +235,12 @@ async fn run_command(command: Command) -> anyhow::Result<()> {
             };
             import_dump(&config, &file, options).await
         }
+        Command::Seed {
+            users,
+            posts,
+            seed,
+            force,
+        } => seed_database(&config, users, posts, seed, force).await,
         Command::Token {
             action:
                 TokenAction::Issue {
@@ -420,6 +453,24 @@ async fn import_dump(config: &Config, file: &Path, options: ImportOptions) -> an
         Some(failure) => Err(anyhow::anyhow!(failure)),
         None => Ok(()),
     }
+}
+
+/// Checks the sizes before touching the database, migrates it, seeds it and prints what was
+/// written.
+async fn seed_database(
+    config: &Config,
+    users: i64,
+    posts: i64,
+    seed: u64,
+    force: bool,
+) -> anyhow::Result<()> {
+    let request = SeedRequest::new(users, posts, seed)?;
+    server::prepare_database(&config.database).await?;
+    let database = Database::connect(&config.database)?;
+    let mut connection = database.connection().await?;
+    let report = seed::seed(&mut connection, request, force, &Progress::on_stderr()).await?;
+    println!("{report}");
+    Ok(())
 }
 
 fn print_import_report(report: &ImportReport) {

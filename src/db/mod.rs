@@ -15,6 +15,7 @@
 //! PostgreSQL is back.
 
 pub mod auth_flows;
+pub mod bulk;
 pub mod catalog;
 pub mod connector;
 pub mod discovery;

@@ -35,6 +35,7 @@ mod request_ids;
 mod restart;
 mod rollback;
 mod schema;
+mod seed;
 mod sessions;
 mod sign_in;
 mod signing_keys;

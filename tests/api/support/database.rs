@@ -180,7 +180,7 @@ fn unique_name() -> String {
 }
 
 /// A connection to the test server's maintenance database.
-async fn admin_client() -> Client {
+pub(crate) async fn admin_client() -> Client {
     let config = tokio_postgres::Config::from_str(&url_for("postgres")).expect("a valid URL");
     let (client, connection) = config
         .connect(NoTls)

@@ -1,0 +1,4 @@
+-- Page 1,000: { posts(first: 20, after: "<cursor of the 20,000th newest post>") { … author { name } } }.
+-- The keyset condition of src/db/pagination.rs, then the authors of that page.
+SELECT "posts"."id", "posts"."title", "posts"."content", "posts"."author_id", "posts"."created_at", "posts"."updated_at" FROM "posts" WHERE (("posts"."created_at" <= (:after_created_at)::timestamptz) AND (("posts"."created_at" < (:after_created_at)::timestamptz) OR ("posts"."id" < :after_id))) ORDER BY "posts"."created_at" DESC, "posts"."id" DESC LIMIT 21;
+SELECT "users"."id", "users"."email", "users"."name", "users"."picture", "users"."verified_email", "users"."provider", "users"."provider_id", "users"."created_at", "users"."updated_at", "users"."name_set_by_user", "users"."picture_set_by_user" FROM "users" WHERE ("users"."id" = ANY(:authors_page_1000));

@@ -1,0 +1,2 @@
+-- W3: { me { id name } }, signed in: the session check alone, which loads the user.
+WITH noted AS (UPDATE sessions SET last_used_at = now() WHERE id = :session_id AND user_id = :user_id AND ended_at IS NULL AND expires_at > now() AND last_used_at < now() - interval '1 minute') SELECT users.* FROM users JOIN sessions ON sessions.user_id = users.id WHERE sessions.id = :session_id AND users.id = :user_id AND sessions.ended_at IS NULL AND sessions.expires_at > now();
