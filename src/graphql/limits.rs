@@ -12,9 +12,10 @@
 //! 3. validation computes the cost of the operation, where a list field costs its selection
 //!    times the number of items it asks for ([`list_cost`]), and refuses costs over the limit.
 //!
-//! The first two are properties of the text, checked once per distinct document by
-//! [`document`](crate::graphql::document), which keeps the documents that pass; the nesting
-//! of the variables and the cost (which the variables can change) are checked on every request.
+//! Except for the variables' nesting, the first two are properties of the text, checked once per
+//! distinct document by [`document`](crate::graphql::document), which keeps the documents that
+//! pass. The variables' nesting is checked on every request, and the cost whenever validation
+//! runs: on every request for a document that declares variables, whose values can change it.
 //! Every refusal is a `GRAPHQL_VALIDATION_FAILED` error that names the limit.
 
 use std::collections::HashMap;
