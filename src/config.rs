@@ -155,7 +155,8 @@ pub struct Config {
     pub otlp_traces_endpoint: Option<url::Url>,
 }
 
-/// Bounds on what one GraphQL request may ask of the server, checked before it runs.
+/// Bounds on what one GraphQL request may ask of the server, checked before it runs, and on the
+/// documents the server keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GraphqlLimits {
     /// `GRAPHQL_MAX_TOKENS`: the most lexical tokens a document may hold.
@@ -169,6 +170,9 @@ pub struct GraphqlLimits {
     /// `GRAPHQL_MAX_RESPONSE_BYTES`: the largest response body sent; a larger one is replaced by
     /// an error.
     pub max_response_bytes: usize,
+    /// `GRAPHQL_DOCUMENT_CACHE_BYTES`: how much document text the instance keeps parsed (and
+    /// knows by hash, for automatic persisted queries); 0 keeps none.
+    pub document_cache_bytes: usize,
 }
 
 impl Default for GraphqlLimits {
@@ -178,6 +182,7 @@ impl Default for GraphqlLimits {
             max_nesting: 64,
             max_cost: 5_000,
             max_response_bytes: 5_000_000,
+            document_cache_bytes: 1_000_000,
         }
     }
 }
@@ -416,6 +421,12 @@ impl Config {
                 read("GRAPHQL_MAX_RESPONSE_BYTES"),
                 defaults.max_response_bytes,
                 1_000..=1_000_000_000,
+            )?,
+            document_cache_bytes: parse_in_range(
+                "GRAPHQL_DOCUMENT_CACHE_BYTES",
+                read("GRAPHQL_DOCUMENT_CACHE_BYTES"),
+                defaults.document_cache_bytes,
+                0..=1_000_000_000,
             )?,
         };
 
@@ -974,6 +985,8 @@ pub(super) mod tests {
             ("GRAPHQL_MAX_NESTING", "1000"),
             ("GRAPHQL_MAX_COST", "0"),
             ("GRAPHQL_MAX_RESPONSE_BYTES", "5MB"),
+            ("GRAPHQL_DOCUMENT_CACHE_BYTES", "-1"),
+            ("GRAPHQL_DOCUMENT_CACHE_BYTES", "1MB"),
             ("REQUEST_TIMEOUT_MS", "0"),
             ("SHUTDOWN_TIMEOUT_SECONDS", "-1"),
             ("SHUTDOWN_TIMEOUT_SECONDS", "3601"),

@@ -44,6 +44,7 @@ const HTTP_REQUESTS: &str = "festapi_http_requests_total";
 const HTTP_DURATION: &str = "festapi_http_request_duration_seconds";
 const GRAPHQL_OPERATIONS: &str = "festapi_graphql_operations_total";
 const GRAPHQL_DURATION: &str = "festapi_graphql_operation_duration_seconds";
+const DOCUMENT_CACHE: &str = "festapi_graphql_document_cache_total";
 const POOL_MAX_SIZE: &str = "festapi_db_pool_max_size";
 const POOL_SIZE: &str = "festapi_db_pool_size";
 const POOL_IDLE: &str = "festapi_db_pool_idle";
@@ -136,6 +137,16 @@ impl Metrics {
             operation_names: Mutex::new(HashSet::new()),
             pool_wait,
         })
+    }
+
+    /// The counters of the document cache's hits and misses, in that order.
+    pub fn document_cache(&self) -> (Counter, Counter) {
+        let counter = |result: &'static str| {
+            let labels = vec![Label::from_static_parts("result", result)];
+            self.recorder
+                .register_counter(&Key::from_parts(DOCUMENT_CACHE, labels), &METADATA)
+        };
+        (counter("hit"), counter("miss"))
     }
 
     /// The histogram the connection pool records its waits in.
@@ -390,6 +401,11 @@ fn describe(recorder: &PrometheusRecorder) {
         (
             GRAPHQL_OPERATIONS,
             "GraphQL operations, by operation name, type and outcome (ok or the error code)",
+        ),
+        (
+            DOCUMENT_CACHE,
+            "GraphQL documents looked up in the document cache, by result: hit (parsed before) \
+             or miss (checked and parsed now)",
         ),
     ] {
         recorder.describe_counter(name.into(), Some(Unit::Count), help(description));

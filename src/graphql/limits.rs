@@ -12,21 +12,19 @@
 //! 3. validation computes the cost of the operation, where a list field costs its selection
 //!    times the number of items it asks for ([`list_cost`]), and refuses costs over the limit.
 //!
+//! Except for the variables' nesting, the first two are properties of the text, checked once per
+//! distinct document by [`document`](crate::graphql::document), which keeps the documents that
+//! pass. The variables' nesting is checked on every request, and the cost whenever validation
+//! runs: on every request for a document that declares variables, whose values can change it.
 //! Every refusal is a `GRAPHQL_VALIDATION_FAILED` error that names the limit.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
-use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextValidation,
-};
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
-use async_graphql::{Name, ServerError, ServerResult, ValidationResult, Value, Variables};
+use async_graphql::{Name, ValidationResult, Value, Variables};
 
 use crate::config::GraphqlLimits;
 use crate::domain::pagination::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
-use crate::graphql::VALIDATION_FAILED;
-use crate::graphql::errors::coded_error;
 
 /// The longest document accepted, in bytes.
 pub const MAX_DOCUMENT_BYTES: usize = 15_000;
@@ -49,73 +47,33 @@ pub(crate) fn list_cost(first: Option<i32>, item_cost: usize) -> usize {
         .saturating_add(1)
 }
 
-/// The schema extension that enforces [`GraphqlLimits`], [`MAX_DOCUMENT_BYTES`] and
-/// [`MAX_ALIASES`].
-pub struct QueryLimits {
-    limits: GraphqlLimits,
+/// Refuses a parsed document over the limits that do not depend on the request: its fragments
+/// expanded ([`check_fragments`]) and its aliases ([`MAX_ALIASES`]).
+pub(crate) fn check_document(
+    document: &ExecutableDocument,
+    limits: &GraphqlLimits,
+) -> Result<(), String> {
+    check_fragments(document, limits.max_cost)?;
+    let aliases = count_aliases(document);
+    if aliases > MAX_ALIASES {
+        return Err(format!(
+            "the document uses {aliases} aliases; the limit is {MAX_ALIASES}"
+        ));
+    }
+    Ok(())
 }
 
-impl QueryLimits {
-    /// The extension enforcing `limits`.
-    pub fn new(limits: GraphqlLimits) -> Self {
-        Self { limits }
+/// Refuses an operation whose cost, as validation computed it, is over the limit.
+pub(crate) fn check_cost(result: &ValidationResult, limits: &GraphqlLimits) -> Result<(), String> {
+    let limit = limits.max_cost;
+    if result.complexity > limit {
+        return Err(format!(
+            "the query costs {}; the limit is {limit} (a list costs its selection times \
+             `first`, 20 when omitted)",
+            result.complexity
+        ));
     }
-}
-
-impl ExtensionFactory for QueryLimits {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(Self {
-            limits: self.limits,
-        })
-    }
-}
-
-#[async_graphql::async_trait::async_trait]
-impl Extension for QueryLimits {
-    async fn parse_query(
-        &self,
-        _ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        _next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
-        check_text(query, &self.limits).map_err(limit_error)?;
-        check_variables(variables, self.limits.max_nesting).map_err(limit_error)?;
-        // The document is parsed here rather than by `next`: async-graphql's own checks after
-        // parsing (recursion depth, directives per field) follow every fragment spread anew, in
-        // time exponential in the length of a chain of fragments. `check_fragments` does their
-        // work in linear time.
-        let document = async_graphql::parser::parse_query(query).map_err(ServerError::from)?;
-        check_fragments(&document, self.limits.max_cost).map_err(limit_error)?;
-        let aliases = count_aliases(&document);
-        if aliases > MAX_ALIASES {
-            return Err(limit_error(format!(
-                "the document uses {aliases} aliases; the limit is {MAX_ALIASES}"
-            )));
-        }
-        Ok(document)
-    }
-
-    async fn validation(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        next: NextValidation<'_>,
-    ) -> Result<ValidationResult, Vec<ServerError>> {
-        let result = next.run(ctx).await?;
-        let limit = self.limits.max_cost;
-        if result.complexity > limit {
-            return Err(vec![limit_error(format!(
-                "the query costs {}; the limit is {limit} (a list costs its selection times \
-                 `first`, 20 when omitted)",
-                result.complexity
-            ))]);
-        }
-        Ok(result)
-    }
-}
-
-fn limit_error(message: String) -> ServerError {
-    coded_error(message, None, VALIDATION_FAILED)
+    Ok(())
 }
 
 /// The lexical pass: refuses a document that is too long, has too many tokens, or nests
@@ -237,7 +195,7 @@ fn skip_word(bytes: &[u8], start: usize) -> usize {
 }
 
 /// Refuses variables whose arrays and objects nest deeper than `max_nesting`.
-fn check_variables(variables: &Variables, max_nesting: usize) -> Result<(), String> {
+pub(crate) fn check_variables(variables: &Variables, max_nesting: usize) -> Result<(), String> {
     let mut pending: Vec<(&Value, usize)> = variables.values().map(|value| (value, 1)).collect();
     while let Some((value, depth)) = pending.pop() {
         let children: Box<dyn Iterator<Item = &Value>> = match value {

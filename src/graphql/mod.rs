@@ -1,13 +1,16 @@
 //! The GraphQL schema: per-domain query and mutation objects merged into one root, the limits
-//! that keep hostile queries cheap, and the entry point that runs one request.
+//! that keep hostile queries cheap, and the entry points that prepare one request (its document
+//! parsed once, or found in the document cache) and run it.
 
 mod context;
+mod document;
 mod errors;
 mod limits;
 mod loaders;
 mod nullability;
 mod operation;
 mod pagination;
+mod persisted;
 mod posts;
 mod sessions;
 mod sign_in;
@@ -20,14 +23,14 @@ use async_graphql::parser::types::OperationType;
 use async_graphql::{EmptySubscription, MergedObject, Schema, SchemaBuilder};
 
 pub use context::RequestContext;
+pub use document::{DocumentCache, DocumentChecks, PreparedRequest, RequestError, prepare};
 pub use errors::{ErrorCodes, PARSE_FAILED, VALIDATION_FAILED, was_refused};
-pub use limits::{MAX_ALIASES, MAX_DOCUMENT_BYTES, QueryLimits};
+pub use limits::{MAX_ALIASES, MAX_DOCUMENT_BYTES};
 use loaders::{AuthorPostsLoader, UserLoader};
 pub use nullability::{NullPropagation, OutputTypes};
-pub use operation::OperationCheck;
 use operation::selected_operation;
+pub use persisted::PersistedQueryError;
 
-use crate::config::GraphqlLimits;
 use crate::state::AppState;
 
 /// The deepest selection accepted. GraphiQL's introspection query needs about 13 levels.
@@ -78,9 +81,7 @@ pub fn build_schema(state: AppState) -> AppSchema {
     });
     let mut builder = builder()
         .extension(ErrorCodes)
-        // Outside the limits, so that it sees only documents they let through.
-        .extension(OperationCheck)
-        .extension(QueryLimits::new(state.graphql_limits))
+        .extension(DocumentChecks::new(state.graphql_limits))
         .extension(NullPropagation::new(Arc::new(types)))
         .data(state);
     builder = if production {
@@ -104,12 +105,20 @@ pub fn sdl() -> String {
 pub struct OperationInfo {
     /// The operation's name in the document; `None` for an anonymous one.
     pub name: Option<String>,
-    /// Its type; `None` when the document is over the limits, does not parse, or no operation
-    /// of it can be chosen: executing it reports the problem.
+    /// Its type; `None` when the document is over the limits on its text, does not parse, or no
+    /// operation of it can be chosen: executing it reports the problem.
     operation_type: Option<OperationType>,
 }
 
 impl OperationInfo {
+    /// An operation nothing can be told of.
+    fn unknown() -> Self {
+        Self {
+            name: None,
+            operation_type: None,
+        }
+    }
+
     /// Whether the request asks for a mutation (or a subscription): GET must not run one, and
     /// mutations have rate limits of their own.
     pub fn is_mutation(&self) -> bool {
@@ -129,30 +138,6 @@ impl OperationInfo {
     }
 }
 
-/// The operation `request` runs: its name and type.
-///
-/// The lexical limits are checked first, so nothing deep reaches the parser.
-pub fn operation_of(request: &async_graphql::Request, limits: &GraphqlLimits) -> OperationInfo {
-    let unknown = OperationInfo {
-        name: None,
-        operation_type: None,
-    };
-    if limits::check_text(&request.query, limits).is_err() {
-        return unknown;
-    }
-    let Ok(document) = async_graphql::parser::parse_query(&request.query) else {
-        return unknown;
-    };
-    let Ok((name, operation)) = selected_operation(&document, request.operation_name.as_deref())
-    else {
-        return unknown;
-    };
-    OperationInfo {
-        name: name.map(str::to_owned),
-        operation_type: Some(operation.ty),
-    }
-}
-
 /// The outcome of a response, as a metric label: `ok`, or the code of its first error.
 pub fn outcome(response: &async_graphql::Response) -> &'static str {
     let Some(error) = response.errors.first() else {
@@ -168,15 +153,16 @@ pub fn outcome(response: &async_graphql::Response) -> &'static str {
     }
 }
 
-/// Runs one GraphQL request on behalf of `context`.
+/// Runs one GraphQL request, prepared by [`prepare`], on behalf of `context`.
 ///
 /// Each request gets its own [`DataLoader`], so batching and caching never cross requests.
 pub async fn execute(
     schema: &AppSchema,
     state: &AppState,
-    request: async_graphql::Request,
+    request: PreparedRequest,
     context: RequestContext,
 ) -> async_graphql::Response {
+    let request = request.into_request();
     let users = DataLoader::new(UserLoader::new(state.database.clone()), tokio::spawn);
     let author_posts =
         DataLoader::new(AuthorPostsLoader::new(state.database.clone()), tokio::spawn);

@@ -8,21 +8,20 @@
 //! lists, up to `data: null`.
 //!
 //! The types come from the schema's own SDL; the response keys of the failed paths are mapped to
-//! fields through the document, which is parsed again only for responses with errors.
+//! fields through the request's document, as [`prepare`](crate::graphql::prepare) parsed it.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use anyhow::Context as _;
-use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextPrepareRequest,
-};
+use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextExecute};
 use async_graphql::parser::types::{
     BaseType, ExecutableDocument, Field, OperationType, Selection, SelectionSet, ServiceDocument,
     Type, TypeKind, TypeSystemDefinition,
 };
-use async_graphql::{Name, PathSegment, Request, Response, ServerResult, Value};
+use async_graphql::{Name, PathSegment, Response, Value};
 
+use crate::graphql::document::PreparedDocument;
 use crate::graphql::selected_operation;
 
 /// The declared type of every field of every object type of a schema.
@@ -98,7 +97,6 @@ impl ExtensionFactory for NullPropagation {
     fn create(&self) -> Arc<dyn Extension> {
         Arc::new(NullPropagationRun {
             types: Arc::clone(&self.types),
-            query: Mutex::default(),
         })
     }
 }
@@ -106,25 +104,10 @@ impl ExtensionFactory for NullPropagation {
 /// One request's run of [`NullPropagation`].
 struct NullPropagationRun {
     types: Arc<OutputTypes>,
-    /// The request's document, kept to map the paths of failed fields to their types.
-    query: Mutex<String>,
 }
 
 #[async_graphql::async_trait::async_trait]
 impl Extension for NullPropagationRun {
-    async fn prepare_request(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        request: Request,
-        next: NextPrepareRequest<'_>,
-    ) -> ServerResult<Request> {
-        self.query
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone_from(&request.query);
-        next.run(ctx, request).await
-    }
-
     async fn execute(
         &self,
         ctx: &ExtensionContext<'_>,
@@ -135,9 +118,12 @@ impl Extension for NullPropagationRun {
         if response.errors.iter().all(|error| error.path.is_empty()) {
             return response;
         }
-        let query = std::mem::take(&mut *self.query.lock().unwrap_or_else(PoisonError::into_inner));
-        // The document parsed before execution, so it parses again.
-        if let Ok(document) = async_graphql::parser::parse_query(&query) {
+        // The request's document as it was parsed, before async-graphql pruned it for the
+        // variables: the paths of failed fields are mapped to their types through it.
+        if let Some(document) = ctx
+            .data_opt::<PreparedDocument>()
+            .and_then(PreparedDocument::document)
+        {
             let paths: Vec<&[PathSegment]> = response
                 .errors
                 .iter()
@@ -146,7 +132,7 @@ impl Extension for NullPropagationRun {
                 .collect();
             let typed = TypedDocument {
                 types: &self.types,
-                document: &document,
+                document,
             };
             typed.propagate(&mut response.data, operation_name, &paths);
         }
@@ -168,7 +154,8 @@ impl TypedDocument<'_> {
         operation_name: Option<&str>,
         failed_paths: &[&[PathSegment]],
     ) {
-        let Ok((_, operation)) = selected_operation(self.document, operation_name) else {
+        let Ok((_, operation)) = selected_operation(&self.document.operations, operation_name)
+        else {
             return;
         };
         let Some(root) = self.types.root(operation.ty) else {

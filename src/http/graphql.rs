@@ -6,6 +6,11 @@
 //! Responses are `application/json`, or `application/graphql-response+json` when the client
 //! asks for it, in which case a request refused before it runs (a document that does not parse
 //! or validate, an unknown operation, a required variable missing) is answered with 400.
+//!
+//! Either method may name its document by hash instead of sending it (Apollo's automatic
+//! persisted queries): an unknown hash is answered 200 with `PERSISTED_QUERY_NOT_FOUND`, which
+//! makes Apollo's clients send the document with its hash; a hash that does not match the
+//! document sent with it is 400.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -23,7 +28,7 @@ use tokio::task::{JoinError, JoinHandle};
 
 use crate::auth::{self, Session};
 use crate::error::{AppError, INTERNAL_MESSAGE};
-use crate::graphql::{self, OperationInfo, RequestContext};
+use crate::graphql::{self, PreparedRequest, RequestContext, RequestError};
 use crate::http::client_ip::ClientIp;
 use crate::http::error::{Refusal, error_response, request_error};
 use crate::http::media_type::MediaRange;
@@ -47,17 +52,31 @@ pub(crate) async fn post_request(
     let Some(format) = ResponseFormat::negotiate(&headers) else {
         return not_acceptable();
     };
-    let response = match post_body(&headers, body) {
-        Ok(request) => {
-            let operation = graphql::operation_of(&request, &state.app.graphql_limits);
-            execute(
-                state, client_ip, started, headers, request, operation, format,
-            )
-            .await
-        }
+    let prepared = post_body(&headers, body).and_then(|request| prepare(&state, request));
+    let response = match prepared {
+        Ok(request) => execute(state, client_ip, started, headers, request, format).await,
         Err(refusal) => refusal.into_response(),
     };
     format.label(response)
+}
+
+/// `request` with its document looked up or parsed, and its persisted query resolved.
+fn prepare(state: &HttpState, request: async_graphql::Request) -> Result<PreparedRequest, Refusal> {
+    graphql::prepare(&state.documents, request).map_err(|error| match error {
+        RequestError::MissingQuery => Refusal::new(
+            StatusCode::BAD_REQUEST,
+            "BAD_REQUEST",
+            "the request has no `query`: send the GraphQL document as `query`",
+        ),
+        // Apollo's clients expect a successful response carrying the error, and then send the
+        // document with its hash.
+        RequestError::PersistedQuery(error) if error.asks_for_text() => {
+            Refusal::new(StatusCode::OK, error.code(), error.to_string())
+        }
+        RequestError::PersistedQuery(error) => {
+            Refusal::new(StatusCode::BAD_REQUEST, error.code(), error.to_string())
+        }
+    })
 }
 
 /// The GraphQL request a POST carries.
@@ -87,14 +106,13 @@ fn post_body(
             "batched requests are not supported: send one operation per request",
         ));
     }
-    let request = serde_json::from_slice::<async_graphql::Request>(&body).map_err(|error| {
+    serde_json::from_slice::<async_graphql::Request>(&body).map_err(|error| {
         Refusal::new(
             StatusCode::BAD_REQUEST,
             "BAD_REQUEST",
             format!("the body is not a GraphQL request: {error}"),
         )
-    })?;
-    with_query(request)
+    })
 }
 
 /// `GET /graphql?query=...`: queries only.
@@ -110,31 +128,22 @@ pub(crate) async fn get_request(
     };
     let response = match get_parameters(&state, query_string.as_deref().unwrap_or_default()) {
         // GET runs queries only: `get_parameters` refuses the rest.
-        Ok((request, operation)) => {
-            execute(
-                state, client_ip, started, headers, request, operation, format,
-            )
-            .await
-        }
+        Ok(request) => execute(state, client_ip, started, headers, request, format).await,
         Err(refusal) => refusal.into_response(),
     };
     format.label(response)
 }
 
-/// The GraphQL query a GET carries, and its operation.
-fn get_parameters(
-    state: &HttpState,
-    query_string: &str,
-) -> Result<(async_graphql::Request, OperationInfo), Refusal> {
-    let request = with_query(parse_query_string(query_string)?)?;
-    let operation = graphql::operation_of(&request, &state.app.graphql_limits);
-    if operation.is_mutation() {
+/// The GraphQL query a GET carries, prepared: a mutation, sent as text or by hash, is refused.
+fn get_parameters(state: &HttpState, query_string: &str) -> Result<PreparedRequest, Refusal> {
+    let request = prepare(state, parse_query_string(query_string)?)?;
+    if request.operation().is_mutation() {
         return Err(Refusal::method_not_allowed(
             "POST",
             "mutations must be sent with POST",
         ));
     }
-    Ok((request, operation))
+    Ok(request)
 }
 
 /// The request a GET's query string carries: `query`, `operationName`, and `variables` and
@@ -183,18 +192,6 @@ fn json_object<T: DeserializeOwned + Default>(
     }
 }
 
-/// `request`, unless it has no document at all.
-fn with_query(request: async_graphql::Request) -> Result<async_graphql::Request, Refusal> {
-    if request.query.trim().is_empty() {
-        return Err(Refusal::new(
-            StatusCode::BAD_REQUEST,
-            "BAD_REQUEST",
-            "the request has no `query`: send the GraphQL document as `query`",
-        ));
-    }
-    Ok(request)
-}
-
 /// Any other method on `/graphql`.
 pub(crate) async fn other_method(headers: HeaderMap) -> Response {
     let format = ResponseFormat::negotiate(&headers).unwrap_or(ResponseFormat::Json);
@@ -214,10 +211,10 @@ async fn execute(
     ClientIp(client_ip): ClientIp,
     started: Option<Extension<RequestStarted>>,
     headers: HeaderMap,
-    request: async_graphql::Request,
-    operation: OperationInfo,
+    request: PreparedRequest,
     format: ResponseFormat,
 ) -> Response {
+    let operation = request.operation().clone();
     let timer = OperationTimer {
         metrics: Arc::clone(&state.app.metrics),
         label: state.app.metrics.operation_label(operation.name.as_deref()),

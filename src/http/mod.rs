@@ -40,7 +40,7 @@ use tower_http::trace::{DefaultOnFailure, OnResponse, TraceLayer};
 pub use request_id::MAX_REQUEST_ID_BYTES;
 
 use crate::config::{CorsOrigins, ProxyConfig};
-use crate::graphql::{AppSchema, OperationInfo, build_schema};
+use crate::graphql::{AppSchema, DocumentCache, OperationInfo, build_schema};
 use crate::state::AppState;
 
 /// The largest request body accepted: room for the largest valid request, a post of 10,000
@@ -92,6 +92,8 @@ pub(crate) struct HttpState {
     app: AppState,
     /// The GraphQL schema, built once.
     schema: AppSchema,
+    /// The documents this instance has parsed, and knows by hash.
+    documents: Arc<DocumentCache>,
 }
 
 /// Serves the application on `listener` until `shutdown` resolves; then stops accepting
@@ -126,8 +128,10 @@ pub fn router(state: AppState) -> Router {
     let request_timeout = state.request_timeout;
     let cors = cors_layer(&state.cors_origins, &state.cors_allowed_headers);
     let proxies = state.proxies.clone();
+    let (hits, misses) = state.metrics.document_cache();
     let http_state = HttpState {
         schema: build_schema(state.clone()),
+        documents: Arc::new(DocumentCache::new(state.graphql_limits, hits, misses)),
         app: state.clone(),
     };
 

@@ -18,6 +18,7 @@ mod cli;
 mod conformance;
 mod container;
 mod database;
+mod documents;
 mod hardening;
 mod http;
 mod import;
