@@ -32,9 +32,9 @@ use sha2::{Digest, Sha256};
 
 use crate::config::GraphqlLimits;
 use crate::error::INTERNAL_MESSAGE;
-use crate::graphql::errors::coded_error;
+use crate::graphql::errors::{coded_error, with_code};
 use crate::graphql::persisted::{self, PersistedQueryError};
-use crate::graphql::{OperationInfo, VALIDATION_FAILED, limits, operation};
+use crate::graphql::{OperationInfo, PARSE_FAILED, VALIDATION_FAILED, limits, operation};
 
 /// The SHA-256 of a document's text: the cache's key, and an automatic persisted query's id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -87,8 +87,9 @@ impl Document {
         // Parsed here rather than by async-graphql, whose own checks after parsing (recursion
         // depth, directives per field) follow every fragment spread anew, in time exponential in
         // the length of a chain of fragments; `check_fragments` does their work in linear time.
-        let parsed = async_graphql::parser::parse_query(text)
-            .map_err(|error| DocumentError::Parse(Box::new(ServerError::from(error))))?;
+        let parsed = async_graphql::parser::parse_query(text).map_err(|error| {
+            DocumentError::Parse(Box::new(with_code(ServerError::from(error), PARSE_FAILED)))
+        })?;
         limits::check_document(&parsed, limits).map_err(|message| DocumentError::Limit {
             error: Box::new(limit_error(message)),
             operations: Box::new(parsed.operations.clone()),
@@ -232,7 +233,7 @@ impl DocumentCache {
 pub struct PreparedRequest {
     request: async_graphql::Request,
     operation: OperationInfo,
-    document: PreparedDocument,
+    document: Arc<PreparedDocument>,
 }
 
 impl PreparedRequest {
@@ -253,6 +254,11 @@ impl PreparedDocument {
     /// The document, when it passed the limits and parsed.
     pub(crate) fn document(&self) -> Option<&ExecutableDocument> {
         self.outcome.as_ref().ok().map(|document| &document.parsed)
+    }
+
+    /// The request's `operationName`.
+    pub(crate) fn operation_name(&self) -> Option<&str> {
+        self.operation_name.as_deref()
     }
 }
 
@@ -283,10 +289,10 @@ pub fn prepare(
         Err(DocumentError::Limit { operations, .. }) => operation_info(operations, &request),
         Err(DocumentError::Text(_) | DocumentError::Parse(_)) => OperationInfo::unknown(),
     };
-    let document = PreparedDocument {
+    let document = Arc::new(PreparedDocument {
         outcome,
         operation_name: request.operation_name.clone(),
-    };
+    });
     Ok(PreparedRequest {
         request,
         operation,
@@ -308,9 +314,11 @@ fn operation_info(
 }
 
 impl PreparedRequest {
-    /// The request to execute, carrying its document for [`DocumentChecks`].
-    pub(crate) fn into_request(self) -> async_graphql::Request {
-        self.request.data(self.document)
+    /// The request to execute, carrying its document for [`DocumentChecks`], and the document,
+    /// which the response is mended by afterwards.
+    pub(crate) fn into_request(self) -> (async_graphql::Request, Arc<PreparedDocument>) {
+        let document = Arc::clone(&self.document);
+        (self.request.data(self.document), document)
     }
 }
 
@@ -348,7 +356,7 @@ impl Extension for DocumentChecks {
         variables: &Variables,
         _next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
-        let Some(prepared) = ctx.data_opt::<PreparedDocument>() else {
+        let Some(prepared) = ctx.data_opt::<Arc<PreparedDocument>>() else {
             // Every request runs through `graphql::execute`, which prepares it.
             tracing::error!("a GraphQL request ran without a prepared document");
             return Err(coded_error(INTERNAL_MESSAGE, None, "INTERNAL_SERVER_ERROR"));
@@ -366,13 +374,18 @@ impl Extension for DocumentChecks {
         next: NextValidation<'_>,
     ) -> Result<ValidationResult, Vec<ServerError>> {
         let document = ctx
-            .data_opt::<PreparedDocument>()
+            .data_opt::<Arc<PreparedDocument>>()
             .and_then(|prepared| prepared.outcome.as_ref().ok())
             .filter(|document| !document.declares_variables);
         if let Some(result) = document.and_then(|document| document.validation.get()) {
             return Ok(*result);
         }
-        let result = next.run(ctx).await?;
+        let result = next.run(ctx).await.map_err(|errors| {
+            errors
+                .into_iter()
+                .map(|error| with_code(error, VALIDATION_FAILED))
+                .collect::<Vec<_>>()
+        })?;
         limits::check_cost(&result, &self.limits).map_err(|message| vec![limit_error(message)])?;
         if let Some(document) = document {
             // Another request with the same document may have set it first, to the same value.

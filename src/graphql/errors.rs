@@ -1,22 +1,14 @@
 //! Turns every error a request produces into one a client can act on: a message, and a stable
 //! `extensions.code`.
 //!
-//! Resolvers return [`AppError`]; this extension reads the code from it, so no resolver can
-//! forget one. Internal causes are logged with the request id and replaced by a generic
+//! Resolvers return [`AppError`]; the code is read from it once the request has run, so no
+//! resolver can forget one. Internal causes are logged with the request id and replaced by a generic
 //! message, so neither SQL nor Rust error text can reach a client.
 
-use std::sync::Arc;
-
-use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextRequest,
-    NextValidation,
-};
 use async_graphql::parser::Pos;
-use async_graphql::parser::types::ExecutableDocument;
-use async_graphql::{Response, ServerError, ServerResult, ValidationResult, Value, Variables};
+use async_graphql::{Response, ServerError, Value};
 
 use crate::error::{AppError, INTERNAL_MESSAGE};
-use crate::graphql::RequestContext;
 
 /// `extensions.code` of a document that does not parse.
 pub const PARSE_FAILED: &str = "GRAPHQL_PARSE_FAILED";
@@ -76,78 +68,28 @@ pub(crate) fn coded_error(
     error
 }
 
-/// The schema extension that sets `extensions.code` on every error.
-pub struct ErrorCodes;
-
-impl ExtensionFactory for ErrorCodes {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(ErrorCodes)
-    }
-}
-
-#[async_graphql::async_trait::async_trait]
-impl Extension for ErrorCodes {
-    /// Errors no other hook coded come from async-graphql choosing the operation after validation
-    /// (an unknown `operationName`, or none where the document has several): the document cannot
-    /// run. [`OperationCheck`](crate::graphql::OperationCheck) refuses those first, with their
-    /// code; this stays as the net under it.
-    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
-        let mut response = next.run(ctx).await;
-        for error in &mut response.errors {
-            if !has_code(error) {
-                set(error, "code", VALIDATION_FAILED);
-            }
+/// Sets `extensions.code` on every error of `response` that has none.
+///
+/// Errors of the document and its variables are coded where they are found; what is left
+/// without a path comes from async-graphql choosing the operation after validation (an unknown
+/// `operationName`, or none where the document has several), which
+/// [`DocumentChecks`](crate::graphql::DocumentChecks) refuses first: the document cannot run.
+/// Errors with a path come from running fields.
+pub(crate) fn assign_codes(response: &mut Response, request_id: &str) {
+    for error in &mut response.errors {
+        if has_code(error) {
+            continue;
         }
-        response
-    }
-
-    async fn parse_query(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
-        next.run(ctx, query, variables)
-            .await
-            .map_err(|error| with_code(error, PARSE_FAILED))
-    }
-
-    async fn validation(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        next: NextValidation<'_>,
-    ) -> Result<ValidationResult, Vec<ServerError>> {
-        next.run(ctx).await.map_err(|errors| {
-            errors
-                .into_iter()
-                .map(|error| with_code(error, VALIDATION_FAILED))
-                .collect()
-        })
-    }
-
-    async fn execute(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        operation_name: Option<&str>,
-        next: NextExecute<'_>,
-    ) -> Response {
-        let mut response = next.run(ctx, operation_name).await;
-        let request_id = ctx
-            .data_opt::<RequestContext>()
-            .map_or("", |context| context.request_id.as_str());
-        for error in &mut response.errors {
+        if error.path.is_empty() && error.source.is_none() {
+            set(error, "code", VALIDATION_FAILED);
+        } else {
             classify(error, request_id);
         }
-        response
     }
 }
 
 /// Sets the code of an execution error, masking and logging internal ones.
 fn classify(error: &mut ServerError, request_id: &str) {
-    if has_code(error) {
-        return;
-    }
     let Some(source) = error.source.clone() else {
         // async-graphql's own execution errors are argument values it could not coerce.
         set(error, "code", BAD_USER_INPUT);
@@ -189,7 +131,7 @@ fn set(error: &mut ServerError, name: &str, value: &str) {
 }
 
 /// `error` with `code`, unless it already has a more specific one.
-fn with_code(mut error: ServerError, code: &str) -> ServerError {
+pub(crate) fn with_code(mut error: ServerError, code: &str) -> ServerError {
     if !has_code(&error) {
         set(&mut error, "code", code);
     }

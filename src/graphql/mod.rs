@@ -16,7 +16,7 @@ mod sessions;
 mod sign_in;
 mod users;
 
-use std::sync::Arc;
+use std::sync::OnceLock;
 
 use async_graphql::dataloader::DataLoader;
 use async_graphql::parser::types::OperationType;
@@ -24,10 +24,10 @@ use async_graphql::{EmptySubscription, MergedObject, Schema, SchemaBuilder};
 
 pub use context::RequestContext;
 pub use document::{DocumentCache, DocumentChecks, PreparedRequest, RequestError, prepare};
-pub use errors::{ErrorCodes, PARSE_FAILED, VALIDATION_FAILED, was_refused};
+pub use errors::{PARSE_FAILED, VALIDATION_FAILED, was_refused};
 pub use limits::{MAX_ALIASES, MAX_DOCUMENT_BYTES};
 use loaders::{AuthorPostsLoader, UserLoader};
-pub use nullability::{NullPropagation, OutputTypes};
+pub use nullability::OutputTypes;
 use operation::selected_operation;
 pub use persisted::PersistedQueryError;
 
@@ -70,19 +70,14 @@ fn builder() -> SchemaBuilder<QueryRoot, MutationRoot, EmptySubscription> {
 }
 
 /// The schema served to clients, with its limits; introspection is off in production.
+///
+/// It has one extension, [`DocumentChecks`]: async-graphql sends every field of every request
+/// through each extension installed, so the work that can wait until a request has run (error
+/// codes, null propagation) is done on its response by [`execute`] instead.
 pub fn build_schema(state: AppState) -> AppSchema {
     let production = state.env.is_production();
-    let types = OutputTypes::from_sdl(&sdl()).unwrap_or_else(|error| {
-        tracing::error!(
-            error = format!("{error:#}"),
-            "cannot read the schema's own types: null propagation is off"
-        );
-        OutputTypes::default()
-    });
     let mut builder = builder()
-        .extension(ErrorCodes)
         .extension(DocumentChecks::new(state.graphql_limits))
-        .extension(NullPropagation::new(Arc::new(types)))
         .data(state);
     builder = if production {
         builder
@@ -98,6 +93,20 @@ pub fn build_schema(state: AppState) -> AppSchema {
 /// The schema in GraphQL SDL, as committed in `schema.graphql`.
 pub fn sdl() -> String {
     builder().finish().sdl()
+}
+
+/// The declared types of the schema's fields, read from its SDL once.
+fn output_types() -> &'static OutputTypes {
+    static TYPES: OnceLock<OutputTypes> = OnceLock::new();
+    TYPES.get_or_init(|| {
+        OutputTypes::from_sdl(&sdl()).unwrap_or_else(|error| {
+            tracing::error!(
+                error = format!("{error:#}"),
+                "cannot read the schema's own types: null propagation is off"
+            );
+            OutputTypes::default()
+        })
+    })
 }
 
 /// The operation a request runs, as far as it can be told before running it.
@@ -162,11 +171,15 @@ pub async fn execute(
     request: PreparedRequest,
     context: RequestContext,
 ) -> async_graphql::Response {
-    let request = request.into_request();
+    let (request, document) = request.into_request();
+    let request_id = context.request_id.clone();
     let users = DataLoader::new(UserLoader::new(state.database.clone()), tokio::spawn);
     let author_posts =
         DataLoader::new(AuthorPostsLoader::new(state.database.clone()), tokio::spawn);
-    schema
+    let mut response = schema
         .execute(request.data(context).data(users).data(author_posts))
-        .await
+        .await;
+    errors::assign_codes(&mut response, &request_id);
+    nullability::propagate_nulls(output_types(), &mut response, &document);
+    response
 }

@@ -2,24 +2,21 @@
 //!
 //! When a field fails, async-graphql leaves its key out of the response and, when every field
 //! of an object failed, answers `null` for the object, whatever the schema says may be null.
-//! Clients that trust the schema's non-null types would then crash. This extension mends each
-//! response that carries field errors, in one place: the failed field becomes `null`, and where
+//! Clients that trust the schema's non-null types would then crash. [`propagate_nulls`] mends
+//! each response that carries field errors, in one place, once the request has run: the failed field becomes `null`, and where
 //! its type is non-null, the `null` moves up to the nearest parent that may be null, through
 //! lists, up to `data: null`.
 //!
 //! The types come from the schema's own SDL; the response keys of the failed paths are mapped to
 //! fields through the request's document, as [`prepare`](crate::graphql::prepare) parsed it.
 
-use std::collections::HashMap;
-use std::sync::Arc;
-
 use anyhow::Context as _;
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextExecute};
 use async_graphql::parser::types::{
     BaseType, ExecutableDocument, Field, OperationType, Selection, SelectionSet, ServiceDocument,
     Type, TypeKind, TypeSystemDefinition,
 };
 use async_graphql::{Name, PathSegment, Response, Value};
+use std::collections::HashMap;
 
 use crate::graphql::document::PreparedDocument;
 use crate::graphql::selected_operation;
@@ -81,63 +78,32 @@ impl OutputTypes {
     }
 }
 
-/// The schema extension that propagates nulls in responses with field errors.
-pub struct NullPropagation {
-    types: Arc<OutputTypes>,
-}
-
-impl NullPropagation {
-    /// The extension for a schema with these types.
-    pub fn new(types: Arc<OutputTypes>) -> Self {
-        Self { types }
+/// Mends `response`, run on `document`, when fields of it failed: each failed field is `null`,
+/// and a `null` where the schema says non-null moves up to the nearest parent that may be null.
+pub(crate) fn propagate_nulls(
+    types: &OutputTypes,
+    response: &mut Response,
+    document: &PreparedDocument,
+) {
+    if response.errors.iter().all(|error| error.path.is_empty()) {
+        return;
     }
-}
-
-impl ExtensionFactory for NullPropagation {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(NullPropagationRun {
-            types: Arc::clone(&self.types),
-        })
-    }
-}
-
-/// One request's run of [`NullPropagation`].
-struct NullPropagationRun {
-    types: Arc<OutputTypes>,
-}
-
-#[async_graphql::async_trait::async_trait]
-impl Extension for NullPropagationRun {
-    async fn execute(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        operation_name: Option<&str>,
-        next: NextExecute<'_>,
-    ) -> Response {
-        let mut response = next.run(ctx, operation_name).await;
-        if response.errors.iter().all(|error| error.path.is_empty()) {
-            return response;
-        }
-        // The request's document as it was parsed, before async-graphql pruned it for the
-        // variables: the paths of failed fields are mapped to their types through it.
-        if let Some(document) = ctx
-            .data_opt::<PreparedDocument>()
-            .and_then(PreparedDocument::document)
-        {
-            let paths: Vec<&[PathSegment]> = response
-                .errors
-                .iter()
-                .map(|error| error.path.as_slice())
-                .filter(|path| !path.is_empty())
-                .collect();
-            let typed = TypedDocument {
-                types: &self.types,
-                document,
-            };
-            typed.propagate(&mut response.data, operation_name, &paths);
-        }
-        response
-    }
+    // The request's document as it was parsed, before async-graphql pruned it for the
+    // variables: the paths of failed fields are mapped to their types through it.
+    let Some(parsed) = document.document() else {
+        return;
+    };
+    let paths: Vec<&[PathSegment]> = response
+        .errors
+        .iter()
+        .map(|error| error.path.as_slice())
+        .filter(|path| !path.is_empty())
+        .collect();
+    let typed = TypedDocument {
+        types,
+        document: parsed,
+    };
+    typed.propagate(&mut response.data, document.operation_name(), &paths);
 }
 
 /// A document and the schema it runs against.
