@@ -382,3 +382,43 @@ async fn fragments_aliases_and_directives_still_read_what_they_select() {
         "{statements:#?}"
     );
 }
+
+#[tokio::test]
+async fn authors_known_already_cost_no_statement() {
+    let app = TestApp::new().await;
+    let log = JsonLog::capture();
+    let alice = app.signed_in("alice").await;
+    alice.create_post("First", "One").await;
+    alice.create_post("Second", "Two").await;
+    let author = json!({ "name": "alice", "email": "alice@example.test" });
+
+    // `myPosts` are the signed-in user's, whose row came with the session.
+    let (reply, statements) = traced(
+        &app,
+        &log,
+        &alice,
+        "{ myPosts { edges { node { title author { name email } } } } }",
+        json!({}),
+    )
+    .await;
+    let edges = reply.data()["myPosts"]["edges"].as_array().unwrap();
+    assert_eq!(edges.len(), 2);
+    assert!(edges.iter().all(|edge| edge["node"]["author"] == author));
+    assert_eq!(statements.len(), 2, "session and page: {statements:#?}");
+    assert!(!reads_users(&statements[1]), "{}", statements[1]);
+
+    // A user's `posts` are theirs.
+    let (reply, statements) = traced(
+        &app,
+        &log,
+        &alice,
+        "{ me { posts { nodes { title author { name email } } } } }",
+        json!({}),
+    )
+    .await;
+    let nodes = reply.data()["me"]["posts"]["nodes"].as_array().unwrap();
+    assert_eq!(nodes.len(), 2);
+    assert!(nodes.iter().all(|node| node["author"] == author));
+    assert_eq!(statements.len(), 2, "session and posts: {statements:#?}");
+    assert!(!reads_users(&statements[1]), "{}", statements[1]);
+}
