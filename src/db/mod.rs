@@ -179,13 +179,23 @@ pub struct PoolStatus {
     pub waiting: usize,
 }
 
-/// Counts the statements a connection starts.
+/// Counts the statements a connection starts, and traces the SQL of each (`festapi::db` at
+/// TRACE) without its bind values, which may be tokens or addresses.
 struct StatementCounter(Arc<AtomicU64>);
 
 impl Instrumentation for StatementCounter {
     fn on_connection_event(&mut self, event: InstrumentationEvent<'_>) {
-        if let InstrumentationEvent::StartQuery { .. } = event {
+        if let InstrumentationEvent::StartQuery { query, .. } = event {
             self.0.fetch_add(1, Ordering::Relaxed);
+            if tracing::enabled!(tracing::Level::TRACE) {
+                // Diesel shows a statement as `{sql} -- binds: [..]`; the SQL is ours and never
+                // holds that marker, so the first one ends it.
+                let shown = query.to_string();
+                let sql = shown
+                    .split_once(" -- binds: ")
+                    .map_or(shown.as_str(), |(sql, _)| sql);
+                tracing::trace!(sql, "statement started");
+            }
         }
     }
 }

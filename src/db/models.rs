@@ -196,6 +196,51 @@ impl Keyed for PostRow {
     }
 }
 
+/// A post as reads return it, with only the columns the reader asked for.
+///
+/// `content` is `None` when the read left it out (the column itself is never null): it is the
+/// one column that can be large, up to 10,000 characters.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, QueryableByName)]
+#[diesel(table_name = posts, check_for_backend(diesel::pg::Pg))]
+pub struct PostReadRow {
+    /// See [`PostRow::id`].
+    pub id: PostId,
+    /// See [`PostRow::title`].
+    pub title: String,
+    /// See [`PostRow::content`]; `None` when not read.
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    pub content: Option<String>,
+    /// See [`PostRow::author_id`].
+    pub author_id: UserId,
+    /// See [`PostRow::created_at`].
+    pub created_at: DateTime<Utc>,
+    /// See [`PostRow::updated_at`].
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A whole post, as writes return it, is a read with every column.
+impl From<PostRow> for PostReadRow {
+    fn from(row: PostRow) -> Self {
+        Self {
+            id: row.id,
+            title: row.title,
+            content: Some(row.content),
+            author_id: row.author_id,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
+    }
+}
+
+impl Keyed for PostReadRow {
+    fn keyset(&self) -> Keyset {
+        Keyset {
+            created_at: self.created_at,
+            id: self.id.as_str().to_owned(),
+        }
+    }
+}
+
 /// A post about to be inserted.
 #[derive(Debug, Insertable)]
 #[diesel(table_name = posts)]

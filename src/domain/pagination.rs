@@ -101,6 +101,16 @@ pub struct Page<T> {
     pub has_next_page: bool,
 }
 
+impl<T> Page<T> {
+    /// The same page with each item turned into another.
+    pub fn map<U>(self, transform: impl FnMut(T) -> U) -> Page<U> {
+        Page {
+            items: self.items.into_iter().map(transform).collect(),
+            has_next_page: self.has_next_page,
+        }
+    }
+}
+
 /// An empty last page.
 impl<T> Default for Page<T> {
     fn default() -> Self {

@@ -1,11 +1,15 @@
-//! Posts: what a valid post is, and that only its author may change or delete it.
+//! Posts: what a valid post is, that only its author may change or delete it, and reads that
+//! fetch only what their reader asks for ([`PostFields`]): a post's content only when asked, its
+//! author in the same statement when asked.
 
 use std::collections::HashMap;
 
 use uuid::Uuid;
 
 use crate::db::ids::{PostId, UserId};
-use crate::db::models::{NewPost, PostChanges, PostRow};
+use crate::db::models::{NewPost, PostChanges, PostReadRow, PostRow, UserRow};
+use crate::db::pagination::{Keyed, Keyset};
+use crate::db::posts::Content;
 use crate::db::{Database, posts};
 use crate::domain::pagination::{Page, PageRequest};
 use crate::domain::validation::trimmed_text;
@@ -31,32 +35,121 @@ pub fn new_post_id() -> PostId {
     PostId::from_trusted(format!("post_{}", Uuid::now_v7().simple()))
 }
 
-/// The post with this id, if any.
-pub async fn find(database: &Database, id: &PostId) -> Result<Option<PostRow>, AppError> {
-    let mut connection = database.connection().await?;
-    Ok(posts::find(&mut connection, id).await?)
+/// What a reader of posts needs beyond the columns every read returns (id, title, author id,
+/// timestamps).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct PostFields {
+    /// The content, the one column that can be large.
+    pub content: bool,
+    /// The author's user row.
+    pub author: bool,
 }
 
-/// One page of posts, newest first, optionally only those of `author_id`.
+impl PostFields {
+    /// Whether the read selects the content column.
+    fn content_column(self) -> Content {
+        if self.content {
+            Content::Included
+        } else {
+            Content::Omitted
+        }
+    }
+}
+
+/// A post as read: the content when [`PostFields::content`] asked for it, the author when
+/// [`PostFields::author`] did and the read could join it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostView {
+    /// The post's columns.
+    pub post: PostReadRow,
+    /// Its author, when read with it.
+    pub author: Option<UserRow>,
+}
+
+impl PostView {
+    /// `post`, with no author read.
+    fn alone(post: PostReadRow) -> Self {
+        Self { post, author: None }
+    }
+
+    /// `post` with its `author`.
+    fn with_author((post, author): (PostReadRow, UserRow)) -> Self {
+        Self {
+            post,
+            author: Some(author),
+        }
+    }
+}
+
+impl Keyed for PostView {
+    fn keyset(&self) -> Keyset {
+        self.post.keyset()
+    }
+}
+
+/// The post with this id, if any, read as `fields` asks, in one statement.
+pub async fn find(
+    database: &Database,
+    id: &PostId,
+    fields: PostFields,
+) -> Result<Option<PostView>, AppError> {
+    let mut connection = database.connection().await?;
+    Ok(if fields.author {
+        posts::find_with_author(&mut connection, id, fields.content_column())
+            .await?
+            .map(PostView::with_author)
+    } else {
+        posts::find(&mut connection, id, fields.content_column())
+            .await?
+            .map(PostView::alone)
+    })
+}
+
+/// One page of posts, newest first, optionally only those of `author_id`, read as `fields`
+/// asks, in one statement.
 pub async fn page(
     database: &Database,
     author_id: Option<&UserId>,
     request: &PageRequest,
-) -> Result<Page<PostRow>, AppError> {
+    fields: PostFields,
+) -> Result<Page<PostView>, AppError> {
     let mut connection = database.connection().await?;
-    let rows = posts::list(&mut connection, author_id, &request.slice()).await?;
+    let slice = request.slice();
+    let rows = if fields.author {
+        posts::list_with_authors(&mut connection, author_id, &slice, fields.content_column())
+            .await?
+            .into_iter()
+            .map(PostView::with_author)
+            .collect()
+    } else {
+        posts::list(&mut connection, author_id, &slice, fields.content_column())
+            .await?
+            .into_iter()
+            .map(PostView::alone)
+            .collect()
+    };
     Ok(request.page_from(rows))
 }
 
 /// The page `request` of posts of each of `author_ids`, newest first, in one query.
+///
+/// The authors are not read: whoever names them by id has them already. Only
+/// [`PostFields::content`] of `fields` counts.
 pub async fn pages_by_authors(
     database: &Database,
     author_ids: &[UserId],
     request: &PageRequest,
-) -> Result<HashMap<UserId, Page<PostRow>>, AppError> {
+    fields: PostFields,
+) -> Result<HashMap<UserId, Page<PostReadRow>>, AppError> {
     let mut connection = database.connection().await?;
-    let rows = posts::list_per_author(&mut connection, author_ids, &request.slice()).await?;
-    let mut rows_by_author: HashMap<UserId, Vec<PostRow>> = author_ids
+    let rows = posts::list_per_author(
+        &mut connection,
+        author_ids,
+        &request.slice(),
+        fields.content_column(),
+    )
+    .await?;
+    let mut rows_by_author: HashMap<UserId, Vec<PostReadRow>> = author_ids
         .iter()
         .map(|id| (id.clone(), Vec::new()))
         .collect();

@@ -1,14 +1,20 @@
 //! The `Post` type, post queries and the mutations of posts.
+//!
+//! Post queries look ahead at their selection ([`Context::look_ahead`]) and read only what it
+//! asks for, as [`PostFields`]: the content only when selected, the author joined in the same
+//! statement when selected. A field selected under an alias or through a fragment counts as
+//! selected; one that `@skip` or `@include` leaves out is gone from the document before any
+//! resolver looks ahead, so it is not read.
 
 use async_graphql::connection::Connection;
-use async_graphql::{Context, ID, InputObject, Object};
+use async_graphql::{Context, ID, InputObject, Lookahead, Object};
 use chrono::{DateTime, Utc};
 
 use crate::db::ids::{PostId, UserId};
-use crate::db::models::PostRow;
+use crate::db::models::{PostReadRow, PostRow, UserRow};
 use crate::domain::ids::ParseId as _;
 use crate::domain::pagination::PageRequest;
-use crate::domain::posts;
+use crate::domain::posts::{self, PostFields, PostView};
 use crate::error::AppError;
 use crate::graphql::context::ContextExt as _;
 use crate::graphql::limits::list_cost;
@@ -16,12 +22,48 @@ use crate::graphql::loaders::UserLoader;
 use crate::graphql::pagination::connection;
 use crate::graphql::users::User;
 
-/// A post written by a user.
-pub(super) struct Post(pub PostRow);
+/// What a selection of `Post` fields needs read.
+fn fields_of_post(post: &Lookahead<'_>) -> PostFields {
+    PostFields {
+        content: post.field("content").exists(),
+        author: post.field("author").exists(),
+    }
+}
+
+/// What a selection of a `PostConnection` needs read of its posts: what its edges' nodes and
+/// its nodes select.
+pub(super) fn fields_of_connection(connection: &Lookahead<'_>) -> PostFields {
+    let edge_nodes = fields_of_post(&connection.field("edges").field("node"));
+    let nodes = fields_of_post(&connection.field("nodes"));
+    PostFields {
+        content: edge_nodes.content || nodes.content,
+        author: edge_nodes.author || nodes.author,
+    }
+}
+
+/// A post written by a user, and its author when read with it.
+pub(super) struct Post {
+    /// The post's columns, the content only if the selection asked for it.
+    row: PostReadRow,
+    /// The author, when read with the post; otherwise the [`UserLoader`] fetches them.
+    author: Option<UserRow>,
+}
+
+impl From<PostView> for Post {
+    fn from(view: PostView) -> Self {
+        Self {
+            row: view.post,
+            author: view.author,
+        }
+    }
+}
 
 impl From<PostRow> for Post {
     fn from(row: PostRow) -> Self {
-        Self(row)
+        Self {
+            row: row.into(),
+            author: None,
+        }
     }
 }
 
@@ -30,42 +72,52 @@ impl From<PostRow> for Post {
 impl Post {
     /// The post's opaque id.
     async fn id(&self) -> ID {
-        ID::from(self.0.id.as_str())
+        ID::from(self.row.id.as_str())
     }
 
     /// The title, 1 to 200 characters.
     async fn title(&self) -> &str {
-        &self.0.title
+        &self.row.title
     }
 
     /// The body, 1 to 10,000 characters.
-    async fn content(&self) -> &str {
-        &self.0.content
+    async fn content(&self) -> Result<&str, AppError> {
+        // Every read looks ahead at `content`; a post read without it is a resolver that forgot
+        // to.
+        self.row.content.as_deref().ok_or_else(|| {
+            AppError::internal(anyhow::anyhow!(
+                "post {} was read without the content its selection asks for",
+                self.row.id
+            ))
+        })
     }
 
     /// Who wrote the post.
     async fn author(&self, ctx: &Context<'_>) -> Result<User, AppError> {
+        if let Some(author) = &self.author {
+            return Ok(User::from(author.clone()));
+        }
         let author = ctx
             .loader::<UserLoader>()?
-            .load_one(self.0.author_id.clone())
+            .load_one(self.row.author_id.clone())
             .await?;
         author.map(User::from).ok_or_else(|| {
             AppError::internal(anyhow::anyhow!(
                 "post {} names missing author {}",
-                self.0.id,
-                self.0.author_id
+                self.row.id,
+                self.row.author_id
             ))
         })
     }
 
     /// When the post was created.
     async fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
+        self.row.created_at
     }
 
     /// When the post last changed.
     async fn updated_at(&self) -> DateTime<Utc> {
-        self.0.updated_at
+        self.row.updated_at
     }
 }
 
@@ -78,7 +130,9 @@ impl PostQuery {
     /// The post with this id; null when there is none.
     async fn post(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Post>, AppError> {
         let id = PostId::parse("id", &id)?;
-        Ok(posts::find(&ctx.app()?.database, &id).await?.map(Post))
+        let fields = fields_of_post(&ctx.look_ahead());
+        let post = posts::find(&ctx.app()?.database, &id, fields).await?;
+        Ok(post.map(Post::from))
     }
 
     /// Every post, or one author's, newest first.
@@ -94,7 +148,8 @@ impl PostQuery {
             .map(|id| UserId::parse("authorId", &id))
             .transpose()?;
         let request = PageRequest::new(first, after.as_deref())?;
-        let page = posts::page(&ctx.app()?.database, author_id.as_ref(), &request).await?;
+        let fields = fields_of_connection(&ctx.look_ahead());
+        let page = posts::page(&ctx.app()?.database, author_id.as_ref(), &request, fields).await?;
         Ok(connection(page, request.after.is_some()))
     }
 
@@ -108,7 +163,25 @@ impl PostQuery {
     ) -> Result<Connection<String, Post>, AppError> {
         let session = ctx.session()?;
         let request = PageRequest::new(first, after.as_deref())?;
-        let page = posts::page(&ctx.app()?.database, Some(&session.user.id), &request).await?;
+        let fields = fields_of_connection(&ctx.look_ahead());
+        // The author of every post is the signed-in user, loaded with the session: no join. A
+        // query changes nothing, so that row is as fresh as a join's.
+        let without_author = PostFields {
+            author: false,
+            ..fields
+        };
+        let user = &session.user;
+        let page = posts::page(
+            &ctx.app()?.database,
+            Some(&user.id),
+            &request,
+            without_author,
+        )
+        .await?
+        .map(|view| PostView {
+            author: fields.author.then(|| user.clone()),
+            ..view
+        });
         Ok(connection(page, request.after.is_some()))
     }
 }
@@ -151,7 +224,7 @@ impl PostMutation {
             &input.content,
         )
         .await?;
-        Ok(Post(post))
+        Ok(Post::from(post))
     }
 
     /// Changes a post of the signed-in user.
@@ -171,7 +244,7 @@ impl PostMutation {
             input.content.as_deref(),
         )
         .await?;
-        Ok(Post(post))
+        Ok(Post::from(post))
     }
 
     /// Deletes a post of the signed-in user; returns its id.

@@ -8,13 +8,14 @@ use crate::db::ids::UserId;
 use crate::db::models::UserRow;
 use crate::domain::ids::ParseId as _;
 use crate::domain::pagination::PageRequest;
+use crate::domain::posts::{PostFields, PostView};
 use crate::domain::users::{self, Patch};
 use crate::error::AppError;
 use crate::graphql::context::{ContextExt as _, SignedIn};
 use crate::graphql::limits::list_cost;
 use crate::graphql::loaders::{AuthorPostsKey, AuthorPostsLoader};
 use crate::graphql::pagination::connection;
-use crate::graphql::posts::Post;
+use crate::graphql::posts::{Post, fields_of_connection};
 
 /// Someone who signed in at least once, and whether the one asking may see their e-mail.
 pub(super) struct User(pub UserRow, pub EmailAccess);
@@ -92,15 +93,26 @@ impl User {
     ) -> Result<Connection<String, Post>, AppError> {
         let request = PageRequest::new(first, after.as_deref())?;
         let after_given = request.after.is_some();
+        let fields = fields_of_connection(&ctx.look_ahead());
         let key = AuthorPostsKey {
             author_id: self.0.id.clone(),
             page: request,
+            fields: PostFields {
+                author: false,
+                ..fields
+            },
         };
         let page = ctx
             .loader::<AuthorPostsLoader>()?
             .load_one(key)
             .await?
             .unwrap_or_default();
+        // Every post's author is this user: no query. Shown as any author is, whatever this
+        // user's own `EmailAccess`.
+        let page = page.map(|post| PostView {
+            post,
+            author: fields.author.then(|| self.0.clone()),
+        });
         Ok(connection(page, after_given))
     }
 }

@@ -502,14 +502,14 @@ async fn field_errors_null_the_nearest_nullable_parent() {
     let app = TestApp::new().await;
     let alice = app.signed_in("alice").await;
     let id = alice.create_post("Title", "Body").await;
-    // Authors can no longer be loaded; posts still can.
+    // Users can no longer be read, and so neither can posts with their authors.
     crate::support::database::execute(
         &app.database.url,
         "ALTER TABLE users RENAME TO users_elsewhere",
     )
     .await;
 
-    // `author: User!` fails, so its post, which may be null, is null.
+    // The author is read with its post, so `post` fails; it may be null, so it is null.
     let reply = app
         .anonymous()
         .graphql(
@@ -524,10 +524,9 @@ async fn field_errors_null_the_nearest_nullable_parent() {
         reply.body
     );
     assert_eq!(reply.error_code(), "INTERNAL_SERVER_ERROR");
-    assert_eq!(reply.error()["path"], json!(["post", "author"]));
+    assert_eq!(reply.error()["path"], json!(["post"]));
 
-    // Through `node: Post!`, `[PostEdge!]!` and `posts: PostConnection!`, nothing may be null
-    // up to `data`.
+    // `posts: PostConnection!` may not be null: `data` is.
     let reply = app
         .anonymous()
         .graphql(
@@ -536,8 +535,27 @@ async fn field_errors_null_the_nearest_nullable_parent() {
         )
         .await;
     assert_eq!(reply.body["data"], Value::Null, "{:#}", reply.body);
+    assert_eq!(reply.error()["path"], json!(["posts"]));
+
+    // Users can be read again, posts no longer: `posts: PostConnection!` of a user fails, so the
+    // user, who may be null, is null.
+    crate::support::database::execute(
+        &app.database.url,
+        "ALTER TABLE users_elsewhere RENAME TO users; ALTER TABLE posts RENAME TO posts_elsewhere",
+    )
+    .await;
+    let reply = alice
+        .graphql(
+            "query($id: ID!) { user(id: $id) { name posts { edges { node { title } } } } }",
+            json!({ "id": alice.user_id() }),
+        )
+        .await;
     assert_eq!(
-        reply.error()["path"],
-        json!(["posts", "edges", 0, "node", "author"])
+        reply.body["data"],
+        json!({ "user": null }),
+        "{:#}",
+        reply.body
     );
+    assert_eq!(reply.error_code(), "INTERNAL_SERVER_ERROR");
+    assert_eq!(reply.error()["path"], json!(["user", "posts"]));
 }

@@ -27,6 +27,7 @@ mod local_postgres;
 mod metrics;
 mod migrations;
 mod pagination;
+mod post_reads;
 mod posts;
 mod properties;
 mod providers;

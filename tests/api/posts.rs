@@ -331,10 +331,9 @@ async fn authors_of_a_page_load_in_one_query() {
             .unwrap()
             .starts_with("author")
     }));
-    // One query for the page and one for the authors (which the DataLoader may split in two
-    // batches when the machine is slow): never one per post.
-    assert!(
-        (2..=3).contains(&statements),
+    // The page and its authors in one statement: never one per post.
+    assert_eq!(
+        statements, 1,
         "listing 100 posts with their authors ran {statements} statements"
     );
 }

@@ -1,11 +1,11 @@
 //! What the server logged during a test.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 
 use serde_json::Value;
-use tracing::subscriber::DefaultGuard;
-use tracing::{Event, Level, Subscriber};
+use tracing::subscriber::{DefaultGuard, NoSubscriber};
+use tracing::{Dispatch, Event, Level, Subscriber};
 use tracing_subscriber::layer::{Context, Layer, SubscriberExt as _};
 
 /// Counts the ERROR events logged on this thread while it lives. A `#[tokio::test]` runs its
@@ -18,6 +18,7 @@ pub(crate) struct ErrorLog {
 impl ErrorLog {
     /// Starts counting.
     pub(crate) fn capture() -> Self {
+        ask_every_capture();
         let errors = Arc::new(AtomicUsize::new(0));
         let subscriber = tracing_subscriber::registry().with(ErrorCounter(Arc::clone(&errors)));
         Self {
@@ -30,6 +31,20 @@ impl ErrorLog {
     pub(crate) fn count(&self) -> usize {
         self.errors.load(Ordering::Relaxed)
     }
+}
+
+/// A subscriber registered for the whole run, beside the captures.
+///
+/// tracing decides whether a log call site is wanted when a thread first reaches it. While a
+/// single subscriber is registered, it asks only the subscriber of that thread: a call site
+/// first reached by the server of a test that captures nothing would stay unwanted by every
+/// capture. With a second subscriber registered, it asks all of them, and each capture then
+/// sees every event of its own thread.
+static SECOND_SUBSCRIBER: LazyLock<Dispatch> = LazyLock::new(|| Dispatch::new(NoSubscriber::new()));
+
+/// Makes every call site ask every capture, whichever thread reaches it first.
+fn ask_every_capture() {
+    LazyLock::force(&SECOND_SUBSCRIBER);
 }
 
 struct ErrorCounter(Arc<AtomicUsize>);
@@ -52,6 +67,7 @@ pub(crate) struct JsonLog {
 impl JsonLog {
     /// Starts capturing.
     pub(crate) fn capture() -> Self {
+        ask_every_capture();
         let lines = Arc::new(Mutex::new(Vec::new()));
         let writer = Arc::clone(&lines);
         let subscriber = tracing_subscriber::fmt()
