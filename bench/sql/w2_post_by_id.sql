@@ -1,5 +1,4 @@
 -- W2: { post(id: "…") { id title author { email } } }, signed in.
--- The bearer token's session check (which also loads the user), the post, then its author.
+-- The bearer token's session check (which also loads the user), then the post with its author.
 WITH noted AS (UPDATE sessions SET last_used_at = now() WHERE id = :session_id AND user_id = :user_id AND ended_at IS NULL AND expires_at > now() AND last_used_at < now() - interval '1 minute') SELECT users.* FROM users JOIN sessions ON sessions.user_id = users.id WHERE sessions.id = :session_id AND users.id = :user_id AND sessions.ended_at IS NULL AND sessions.expires_at > now();
-SELECT "posts"."id", "posts"."title", "posts"."content", "posts"."author_id", "posts"."created_at", "posts"."updated_at" FROM "posts" WHERE ("posts"."id" = :post_id) LIMIT 1;
-SELECT "users"."id", "users"."email", "users"."name", "users"."picture", "users"."verified_email", "users"."provider", "users"."provider_id", "users"."created_at", "users"."updated_at", "users"."name_set_by_user", "users"."picture_set_by_user" FROM "users" WHERE ("users"."id" = ANY(:post_author));
+SELECT "posts"."id", "posts"."title", NULL, "posts"."author_id", "posts"."created_at", "posts"."updated_at", "users"."id", "users"."email", "users"."name", "users"."picture", "users"."verified_email", "users"."provider", "users"."provider_id", "users"."created_at", "users"."updated_at", "users"."name_set_by_user", "users"."picture_set_by_user" FROM ("posts" INNER JOIN "users" ON ("posts"."author_id" = "users"."id")) WHERE ("posts"."id" = :post_id) LIMIT 1;
