@@ -5,7 +5,9 @@
 
 use chrono::{DateTime, Utc};
 use diesel::dsl::now;
+use diesel::pg::Pg;
 use diesel::prelude::*;
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::sql_types::Text;
 use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
 
@@ -47,17 +49,6 @@ pub async fn insert(
         .await
 }
 
-/// The statement of [`find_user_of_live_session`]: `$1` is the session, `$2` the user.
-const USER_OF_LIVE_SESSION: &str = "\
-    WITH noted AS (\
-        UPDATE sessions SET last_used_at = now() \
-        WHERE id = $1 AND user_id = $2 AND ended_at IS NULL AND expires_at > now() \
-          AND last_used_at < now() - interval '1 minute'\
-    ) \
-    SELECT users.* FROM users JOIN sessions ON sessions.user_id = users.id \
-    WHERE sessions.id = $1 AND users.id = $2 \
-      AND sessions.ended_at IS NULL AND sessions.expires_at > now()";
-
 /// The user `user_id` if session `session_id` is theirs and live, noting the session's use in
 /// the same statement: one round trip authenticates a request. The note is kept to the minute
 /// and written at most once a minute per session, so most requests write nothing.
@@ -66,12 +57,51 @@ pub async fn find_user_of_live_session(
     session_id: &SessionId,
     user_id: &UserId,
 ) -> QueryResult<Option<UserRow>> {
-    diesel::sql_query(USER_OF_LIVE_SESSION)
-        .bind::<Text, _>(session_id)
-        .bind::<Text, _>(user_id)
-        .get_result(connection)
-        .await
-        .optional()
+    UserOfLiveSession {
+        session_id,
+        user_id,
+    }
+    .get_result(connection)
+    .await
+    .optional()
+}
+
+/// The statement of [`find_user_of_live_session`].
+///
+/// A query type of its own rather than `sql_query`, which diesel never keeps prepared: this one
+/// is prepared once per connection, so PostgreSQL does not parse and plan it for every request.
+struct UserOfLiveSession<'a> {
+    session_id: &'a SessionId,
+    user_id: &'a UserId,
+}
+
+impl QueryId for UserOfLiveSession<'_> {
+    type QueryId = UserOfLiveSession<'static>;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl Query for UserOfLiveSession<'_> {
+    type SqlType = users::SqlType;
+}
+
+impl QueryFragment<Pg> for UserOfLiveSession<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        out.push_sql("WITH noted AS (UPDATE sessions SET last_used_at = now() WHERE id = ");
+        out.push_bind_param::<Text, _>(self.session_id)?;
+        out.push_sql(" AND user_id = ");
+        out.push_bind_param::<Text, _>(self.user_id)?;
+        out.push_sql(
+            " AND ended_at IS NULL AND expires_at > now() \
+             AND last_used_at < now() - interval '1 minute') \
+             SELECT users.* FROM users JOIN sessions ON sessions.user_id = users.id \
+             WHERE sessions.id = ",
+        );
+        out.push_bind_param::<Text, _>(self.session_id)?;
+        out.push_sql(" AND users.id = ");
+        out.push_bind_param::<Text, _>(self.user_id)?;
+        out.push_sql(" AND sessions.ended_at IS NULL AND sessions.expires_at > now()");
+        Ok(())
+    }
 }
 
 /// Exchanges the refresh token known by `presented` for its successor, known by `successor`,
@@ -243,4 +273,23 @@ pub async fn purge(
         sessions,
         refresh_tokens,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_session_check_is_kept_prepared() {
+        let session_id = SessionId::from_trusted("session");
+        let user_id = UserId::from_trusted("festapi_1");
+        let query = UserOfLiveSession {
+            session_id: &session_id,
+            user_id: &user_id,
+        };
+        const { assert!(UserOfLiveSession::HAS_STATIC_QUERY_ID) };
+        assert!(query.is_safe_to_cache_prepared(&Pg).unwrap());
+        let sql = diesel::debug_query::<Pg, _>(&query).to_string();
+        assert!(sql.contains("sessions.id = $3 AND users.id = $4"), "{sql}");
+    }
 }
