@@ -42,6 +42,17 @@ fn reads_content(sql: &str) -> bool {
     sql.contains("\"content\"")
 }
 
+/// Asserts that `statements` is one statement, joining the authors and leaving the content.
+fn assert_one_join_without_content(statements: &[String]) {
+    assert_eq!(statements.len(), 1, "{statements:#?}");
+    assert!(
+        statements[0].contains("INNER JOIN \"users\""),
+        "{}",
+        statements[0]
+    );
+    assert!(!reads_content(&statements[0]), "{}", statements[0]);
+}
+
 /// Whether `sql` reads users.
 fn reads_users(sql: &str) -> bool {
     sql.contains("\"users\"")
@@ -71,13 +82,7 @@ async fn a_page_of_posts_with_their_authors_is_one_statement() {
             .unwrap();
         assert_eq!(node["author"]["name"], format!("author{index}"));
     }
-    assert_eq!(statements.len(), 1, "{statements:#?}");
-    assert!(
-        statements[0].contains("INNER JOIN \"users\""),
-        "{}",
-        statements[0]
-    );
-    assert!(!reads_content(&statements[0]), "{}", statements[0]);
+    assert_one_join_without_content(&statements);
 
     // A signed-in caller adds the one statement that checks the session.
     let viewer = app.signed_in("viewer").await;
@@ -120,13 +125,7 @@ async fn a_post_with_its_author_is_one_statement() {
         json!({ "id": id, "title": "Hello", "author": { "email": null } }),
         "e-mail addresses are for signed-in callers only"
     );
-    assert_eq!(statements.len(), 1, "{statements:#?}");
-    assert!(
-        statements[0].contains("INNER JOIN \"users\""),
-        "{}",
-        statements[0]
-    );
-    assert!(!reads_content(&statements[0]), "{}", statements[0]);
+    assert_one_join_without_content(&statements);
 
     let bob = app.signed_in("bob").await;
     let (reply, statements) = traced(&app, &log, &bob, query, json!({ "id": id })).await;
